@@ -1,0 +1,53 @@
+"""hear-ssl: self-supervised audio embeddings behind the HEAR API, and a HEAR benchmark harness."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "hear_ssl" / "version.py").read_text()).group(1)
+
+# heareval / hearvalidator pin Python < 3.9 in their metadata, so they are installed with
+# `--no-deps --ignore-requires-python` by `make install-eval`; these are their real runtime needs.
+EVAL_REQUIRES = [
+    "click",
+    "intervaltree",
+    "more-itertools",
+    "pandas",
+    "python-slugify",
+    "scikit-learn",
+    "torchinfo",
+    "sed-eval",
+    "dcase-util",
+    "pytorch-lightning>=1.8,<2",
+    "setuptools<81",
+    "matplotlib",
+]
+
+setup(
+    name="hear-ssl",
+    version=VERSION,
+    description="Self-supervised audio embeddings (BYOL-A, BYOL-S, hybrid CvT, Audio Barlow Twins) behind the HEAR API",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["hear_ssl", "hear_ssl.*", "evaluation", "evaluation.*"]),
+    package_data={"hear_ssl": ["py.typed"]},
+    install_requires=[
+        "torch>=2.1",
+        "numpy",
+        "scipy",
+        "soundfile",
+        "tqdm",
+        "huggingface-hub",
+        "safetensors",
+    ],
+    extras_require={
+        "torchaudio": ["torchaudio"],
+        "resample": ["soxr"],
+        "eval": EVAL_REQUIRES,
+        "dev": ["pytest", "ruff"],
+    },
+    entry_points={"console_scripts": ["hear-ssl = hear_ssl.cli:main"]},
+)
