@@ -89,29 +89,41 @@ class LogMelSpectrogram(nn.Module):
     def num_frames(self, num_samples: int) -> int:
         return max(num_samples, min_samples(self.config)) // self.config.hop_length + 1
 
+    def pad(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, max(N, min) + n_fft): the centred-STFT padding (reflect), done once per clip."""
+        short = min_samples(self.config) - audio.shape[-1]
+        if short > 0:
+            audio = nn.functional.pad(audio, (0, short))
+        half = self.config.n_fft // 2
+        return nn.functional.pad(audio.unsqueeze(1), (half, half), mode="reflect").squeeze(1)
+
+    def frames(self, padded: torch.Tensor, first: int, stop: int) -> torch.Tensor:
+        """Log-mel frames first..stop-1 of a `pad`-ed batch: (B, n_mels, stop - first).
+
+        Lets long clips be processed in pieces that are exactly equal to slices of the whole spectrogram.
+        """
+        hop = self.config.hop_length
+        piece = padded[:, first * hop : (stop - 1) * hop + self.config.n_fft]
+        spec = torch.stft(
+            piece,
+            n_fft=self.config.n_fft,
+            hop_length=hop,
+            win_length=self.config.win_length,
+            window=self.window,
+            center=False,
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()  # (B, n_fft // 2 + 1, T)
+        mel = torch.matmul(power.transpose(1, 2), self.filterbank).transpose(1, 2)
+        return torch.log(mel + LOG_EPS)
+
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         squeeze = audio.dim() == 1
         if squeeze:
             audio = audio.unsqueeze(0)
         if audio.dim() != 2:
             raise ValueError(f"expected audio of shape (batch, samples), got {tuple(audio.shape)}")
-        audio = audio.float()
-        short = min_samples(self.config) - audio.shape[-1]
-        if short > 0:
-            audio = nn.functional.pad(audio, (0, short))
-        spec = torch.stft(
-            audio,
-            n_fft=self.config.n_fft,
-            hop_length=self.config.hop_length,
-            win_length=self.config.win_length,
-            window=self.window,
-            center=True,
-            pad_mode="reflect",
-            return_complex=True,
-        )
-        power = spec.real.square() + spec.imag.square()  # (B, n_fft // 2 + 1, T)
-        mel = torch.matmul(power.transpose(1, 2), self.filterbank).transpose(1, 2)
-        logmel = torch.log(mel + LOG_EPS)
+        logmel = self.frames(self.pad(audio.float()), 0, self.num_frames(audio.shape[-1]))
         return logmel.squeeze(0) if squeeze else logmel
 
 

@@ -60,9 +60,14 @@ class AudioEmbedder(nn.Module):
         """(B, N) -> (B, D): max + mean over time of the clip's encoder frames."""
         stats = self._call_stats(audio) if self.norm.serab_compat else None
         out = []
-        for group in self._clip_groups(audio):
-            logmel = self._normalise(self.frontend(group), stats)
-            out.extend(mean_max_pool(frames.unsqueeze(0))[0] for frames in self._encode_clips(logmel))
+        for clip_pieces in self._frame_pieces(audio, stats):
+            running_max, running_sum, count = None, 0.0, 0
+            for piece in clip_pieces:  # pooled piece by piece: memory does not grow with clip length
+                piece_max = piece.amax(dim=0)
+                running_max = piece_max if running_max is None else torch.maximum(running_max, piece_max)
+                running_sum = running_sum + piece.sum(dim=0)
+                count += piece.shape[0]
+            out.append(running_max + running_sum / count)
         return torch.stack(out).float()
 
     @torch.no_grad()
@@ -80,8 +85,8 @@ class AudioEmbedder(nn.Module):
     # ----------------------------------------------------------------------------------------------
     # Normalisation
 
-    def _normalise(self, logmel: torch.Tensor, stats: tuple[float, float] | None = None) -> torch.Tensor:
-        """(B, M, T) log-mel -> standardised (B, 1, M, T)."""
+    def _normalise(self, logmel: torch.Tensor, stats=None) -> torch.Tensor:
+        """(B, M, T) log-mel -> standardised (B, 1, M, T); `stats` = (mean, std) overrides the config."""
         if stats is not None:
             mean, std = stats
         elif self.norm.mode == "fixed":
@@ -91,21 +96,36 @@ class AudioEmbedder(nn.Module):
             std = logmel.std(dim=(1, 2), keepdim=True).clamp_min(1e-8)
         return ((logmel - mean) / std).unsqueeze(1)
 
-    def _call_stats(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _call_stats(self, audio: torch.Tensor) -> tuple[float, float]:
         """serab-byols scene statistics: each clip's log-mel mean and std, averaged over the call."""
         means, stds = [], []
-        for group in self._clip_groups(audio):
-            logmel = self.frontend(group)
-            means.append(logmel.mean(dim=(1, 2)))
-            stds.append(logmel.std(dim=(1, 2)))
-        return torch.cat(means).mean(), torch.cat(stds).mean()
+        for clip in audio:
+            mean, std = self._clip_stats(clip)
+            means.append(mean)
+            stds.append(std)
+        return sum(means) / len(means), sum(stds) / len(stds)
+
+    def _clip_stats(self, clip: torch.Tensor) -> tuple[float, float]:
+        """Mean and (unbiased) std of one clip's whole log-mel, accumulated piece by piece."""
+        padded = self.frontend.pad(clip.unsqueeze(0))
+        total_frames = self.frontend.num_frames(clip.shape[0])
+        step = self._chunk_frames()
+        total, total_sq, count = 0.0, 0.0, 0
+        for first in range(0, total_frames, step):
+            logmel = self.frontend.frames(padded, first, min(first + step, total_frames)).double()
+            total += logmel.sum().item()
+            total_sq += logmel.square().sum().item()
+            count += logmel.numel()
+        mean = total / count
+        return mean, math.sqrt(max(total_sq - count * mean * mean, 0.0) / max(count - 1, 1))
 
     # ----------------------------------------------------------------------------------------------
     # Encoding with bounded memory
 
-    def _clip_groups(self, audio: torch.Tensor):
-        per_group = max(1, int(self.batch_seconds * self.sample_rate // max(audio.shape[1], 1)))
-        return audio.split(per_group)
+    def _chunk_frames(self) -> int:
+        stride = self.encoder.time_stride
+        chunk = max(stride, int(self.chunk_seconds * self.sample_rate / self.frontend_config.hop_length))
+        return chunk - chunk % stride
 
     def _autocast(self, device: torch.device):
         if self.precision == "fp32":
@@ -113,40 +133,50 @@ class AudioEmbedder(nn.Module):
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=device.type, dtype=dtype)
 
-    def _run_encoder(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast(x.device):
-            return self.encoder.forward_frames(x).float()
-
-    def _encode_clips(self, logmel: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 1, M, T) -> list of (T', D) frame features, time-chunked when clips are long."""
+    def _run_encoder(self, logmel: torch.Tensor) -> torch.Tensor:
+        """(B, 1, M, T) normalised log-mel -> (B, T', D) float32 frames."""
         stride = self.encoder.time_stride
-        chunk = max(stride, int(self.chunk_seconds * self.sample_rate / self.frontend_config.hop_length))
-        chunk -= chunk % stride
-        total = logmel.shape[-1]
-        if total < stride:
+        if logmel.shape[-1] < stride:
             # Shorter than one encoder frame (< ~80 ms): tile the clip's frames rather than pad silence.
-            logmel = logmel.repeat(1, 1, 1, math.ceil(stride / total))[..., :stride]
-            total = stride
-        if total <= chunk:
-            return list(self._run_encoder(logmel))
-        if self.encoder_config.arch == "cvt":
-            # Global attention: independent chunks, the same approximation as encoding 60-s excerpts.
-            pieces = [self._run_encoder(logmel[..., start : start + chunk]) for start in range(0, total, chunk)]
-            return list(torch.cat(pieces, dim=1))
+            logmel = logmel.repeat(1, 1, 1, math.ceil(stride / logmel.shape[-1]))[..., :stride]
+        if logmel.device.type == "cuda":
+            logmel = logmel.contiguous(memory_format=torch.channels_last)
+        with self._autocast(logmel.device):
+            return self.encoder.forward_frames(logmel).float()
+
+    def _frame_pieces(self, audio: torch.Tensor, stats=None):
+        """For each clip, an iterable of (frames, D) pieces that together are its encoder frames.
+
+        Short clips are encoded in groups of up to `batch_seconds` of audio; a clip longer than
+        `chunk_seconds` is streamed: log-mel and encoder run one time chunk at a time.
+        """
+        num_samples = audio.shape[1]
+        if num_samples <= self.chunk_seconds * self.sample_rate:
+            per_group = max(1, int(self.batch_seconds * self.sample_rate // num_samples))
+            for group in audio.split(per_group):
+                for frames in self._run_encoder(self._normalise(self.frontend(group), stats)):
+                    yield [frames]
+        else:
+            for clip in audio:
+                clip_stats = stats if stats is not None or self.norm.mode == "fixed" else self._clip_stats(clip)
+                yield self._long_clip_pieces(clip, clip_stats)
+
+    def _long_clip_pieces(self, clip: torch.Tensor, stats):
+        padded = self.frontend.pad(clip.unsqueeze(0))
+        total = self.frontend.num_frames(clip.shape[0])
+        stride, chunk = self.encoder.time_stride, self._chunk_frames()
         # Convolutional encoders: overlap chunks by a context wider than the receptive field and keep only
-        # the frames each chunk owns, which reproduces the whole-clip features exactly.
-        context = 8 * stride
-        pieces = []
+        # the frames each chunk owns, which reproduces the whole-clip features exactly. CvT attends over
+        # its whole input, so its chunks are encoded independently (like separate 60-s excerpts).
+        context = 0 if self.encoder_config.arch == "cvt" else 8 * stride
         for start in range(0, total, chunk):
             end = min(start + chunk, total)
-            left = max(0, start - context)
-            right = min(total, end + context) if end < total else total
-            frames = self._run_encoder(logmel[..., left:right])
+            left, right = max(0, start - context), (min(total, end + context) if end < total else total)
+            frames = self._run_encoder(self._normalise(self.frontend.frames(padded, left, right), stats))[0]
             first = (start - left) // stride
-            pieces.append(frames[:, first : first + (end - start) // stride] if end < total else frames[:, first:])
-        return list(torch.cat(pieces, dim=1))
+            owned = frames[first : first + (end - start) // stride] if end < total else frames[first:]
+            if len(owned):  # a last sliver shorter than one encoder frame adds none
+                yield owned
 
     # ----------------------------------------------------------------------------------------------
     # Timestamp framing
@@ -155,12 +185,12 @@ class AudioEmbedder(nn.Module):
         """Encode each clip once, then pool the frames under each window (max + mean)."""
         stride = self.encoder.time_stride
         frame_ms = 1000.0 * self.frontend_config.hop_length / self.sample_rate
+        # Encoder frame j summarises log-mel frames j*stride ... j*stride + stride - 1.
+        first_centre = (stride - 1) / 2 * frame_ms
         out = []
-        for group in self._clip_groups(audio):
-            for frames in self._encode_clips(self._normalise(self.frontend(group))):
-                # Encoder frame j summarises log-mel frames j*stride ... j*stride + stride - 1.
-                centres_first = (stride - 1) / 2 * frame_ms
-                out.append(pool_windows(frames, timestamps, centres_first, stride * frame_ms, self.framing.window_ms))
+        for clip_pieces in self._frame_pieces(audio):
+            frames = torch.cat(list(clip_pieces))
+            out.append(pool_windows(frames, timestamps, first_centre, stride * frame_ms, self.framing.window_ms))
         return torch.stack(out)
 
     def _windowed_embeddings(self, audio: torch.Tensor, num_windows: int) -> torch.Tensor:
@@ -168,33 +198,30 @@ class AudioEmbedder(nn.Module):
         window = int(round(self.framing.window_ms * self.sample_rate / 1000.0))
         hop = self.framing.hop_ms * self.sample_rate / 1000.0
         padded = nn.functional.pad(audio, (window // 2, window - window // 2))
+        # Rounded per window, never accumulated, so long clips do not drift.
         starts = torch.round(torch.arange(num_windows, dtype=torch.float64) * hop).long().tolist()
-        # Window count per encoder pass, bounded like clip groups.
         per_pass = max(1, int(self.batch_seconds * 1000.0 / self.framing.window_ms))
-        quirk_stats = self._quirk_stats(padded, starts, window, per_pass) if self.norm.serab_compat else None
-        out = []
-        for clip in padded:
-            embeddings = []
-            for first in range(0, num_windows, per_pass):
-                windows = torch.stack([clip[s : s + window] for s in starts[first : first + per_pass]])
-                logmel = self._normalise(self.frontend(windows), quirk_stats)
-                embeddings.append(mean_max_pool(self._run_encoder(logmel)))
-            out.append(torch.cat(embeddings))
-        return torch.stack(out)
+        passes = [(clip, starts[i : i + per_pass]) for clip in padded for i in range(0, num_windows, per_pass)]
 
-    def _quirk_stats(self, padded: torch.Tensor, starts: list[int], window: int, per_pass: int):
+        def window_logmels():
+            for clip, pass_starts in passes:
+                yield self.frontend(torch.stack([clip[s : s + window] for s in pass_starts]))
+
+        stats = self._quirk_stats(window_logmels(), len(starts) * len(padded)) if self.norm.serab_compat else None
+        embeddings = [mean_max_pool(self._run_encoder(self._normalise(logmel, stats))) for logmel in window_logmels()]
+        return torch.cat(embeddings).reshape(len(audio), num_windows, -1)
+
+    @staticmethod
+    def _quirk_stats(logmels, num_windows: int) -> tuple[float, float]:
         """serab-byols timestamp statistics: over every window of the call, then divided by their count."""
         total, total_sq, count = 0.0, 0.0, 0
-        for clip in padded:
-            for first in range(0, len(starts), per_pass):
-                windows = torch.stack([clip[s : s + window] for s in starts[first : first + per_pass]])
-                logmel = self.frontend(windows).double()
-                total += logmel.sum().item()
-                total_sq += logmel.square().sum().item()
-                count += logmel.numel()
+        for logmel in logmels:
+            logmel = logmel.double()
+            total += logmel.sum().item()
+            total_sq += logmel.square().sum().item()
+            count += logmel.numel()
         mean = total / count
-        std = math.sqrt(max(total_sq / count - mean * mean, 0.0) * count / max(count - 1, 1))
-        num_windows = padded.shape[0] * len(starts)
+        std = math.sqrt(max(total_sq - count * mean * mean, 0.0) / max(count - 1, 1))
         return mean / num_windows, std / num_windows
 
 

@@ -52,10 +52,10 @@ def load_model(
     path = resolve_checkpoint(model_file_path, spec)
     verify_official(path, spec)
     state, file_config = read_checkpoint(path)
+    if model_name is None and len(candidates) > 1:
+        spec = closest_candidate(file_config, candidates) if file_config else infer_variant(state, candidates, path)
     if file_config is not None:
         spec = spec_from_file_config(spec, file_config)
-    elif model_name is None and len(candidates) > 1:
-        spec = infer_variant(state, candidates, path)
     model = make_embedder(spec, **options)
     load_state(model.encoder, state, path, spec.name)
     return model.eval()
@@ -81,12 +81,23 @@ def spec_from_file_config(spec: ModelSpec, config: dict) -> ModelSpec:
         "framing": FramingConfig,
     }
     updates = {key: cls.from_dict(config[key]) for key, cls in parts.items() if key in config}
+    if "name" in config:
+        updates["name"] = config["name"]
     if "encoder" in updates and updates["encoder"].arch != spec.encoder.arch:
         raise CheckpointError(
             f"checkpoint holds a {updates['encoder'].arch} encoder but {spec.name} is {spec.encoder.arch}; "
             "load it with the matching module / model_name"
         )
     return replace(spec, **updates)
+
+
+def closest_candidate(config: dict, candidates: Sequence[str]) -> ModelSpec:
+    """The module entry a hear-ssl checkpoint belongs to: same architecture, same width if there is one."""
+    encoder = config.get("encoder", {})
+    specs = [get_spec(name) for name in candidates]
+    same_arch = [s for s in specs if s.encoder.arch == encoder.get("arch")] or specs
+    same_width = [s for s in same_arch if s.encoder.d == encoder.get("d")]
+    return (same_width or same_arch)[0]
 
 
 def infer_variant(state: dict, candidates: Sequence[str], path) -> ModelSpec:

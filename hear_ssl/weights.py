@@ -165,3 +165,26 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: P
 def _preview(items: list[str], limit: int = 4) -> str:
     shown = ", ".join(items[:limit])
     return f"[{shown}{', ...' if len(items) > limit else ''}] ({len(items)} in all)"
+
+
+def save_checkpoint(path, encoder: torch.nn.Module, configs: dict, dtype: torch.dtype | None = None) -> str:
+    """Write HEAR-ready safetensors carrying their configs; returns the file's sha256.
+
+    `configs` maps "encoder" / "frontend" / "norm" / "framing" to config dataclasses (or dicts), so
+    `load_model(path)` rebuilds the model exactly. The write is atomic (temp file, then rename).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {
+        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
+        for k, v in encoder.state_dict().items()
+    }
+    metadata = {
+        CONFIG_METADATA_KEY: json.dumps({k: v if isinstance(v, dict) else v.to_dict() for k, v in configs.items()})
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    save_file(state, str(partial), metadata=metadata)
+    os.replace(partial, path)
+    return sha256_of(path)
