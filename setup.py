@@ -32,8 +32,11 @@ setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=find_packages(include=["hear_ssl", "hear_ssl.*", "evaluation", "evaluation.*"]),
-    package_data={"hear_ssl": ["py.typed"]},
+    packages=find_packages(include=["hear_ssl", "hear_ssl.*", "evaluation", "evaluation.*"])
+    + ["hear_ssl.weights_bundle"],
+    # The top-level weights/ folder ships inside the package, so non-editable installs find the defaults.
+    package_dir={"hear_ssl.weights_bundle": "weights"},
+    package_data={"hear_ssl": ["py.typed"], "hear_ssl.weights_bundle": ["*.safetensors", "*.md"]},
     install_requires=[
         "torch>=2.1",
         "numpy",

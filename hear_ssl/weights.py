@@ -27,9 +27,13 @@ class CheckpointError(ValueError):
 
 
 def weights_dir() -> Path:
-    """Where bundled defaults live: `$HEAR_SSL_WEIGHTS_DIR`, else `weights/` beside the package."""
+    """Where bundled defaults live: `$HEAR_SSL_WEIGHTS_DIR`, else the installed bundle, else the checkout's
+    `weights/` (editable installs)."""
     override = os.environ.get("HEAR_SSL_WEIGHTS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "weights"
+    if override:
+        return Path(override)
+    installed = Path(__file__).resolve().parent / "weights_bundle"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "weights"
 
 
 def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
