@@ -1,9 +1,9 @@
 """hear-ssl: self-supervised audio embeddings behind the HEAR API.
 
-    import hear_ssl.byol_a as byol_a
-    model = byol_a.load_model("AudioNTT2020-BYOLA-64x96d512.pth")
-    scene = byol_a.get_scene_embeddings(audio, model)            # (n_sounds, 512)
-    frames, timestamps = byol_a.get_timestamp_embeddings(audio, model)
+import hear_ssl.byol_a as byol_a
+model = byol_a.load_model("AudioNTT2020-BYOLA-64x96d512.pth")
+scene = byol_a.get_scene_embeddings(audio, model)            # (n_sounds, 512)
+frames, timestamps = byol_a.get_timestamp_embeddings(audio, model)
 """
 
 from .hear import get_scene_embeddings, get_timestamp_embeddings, load_model

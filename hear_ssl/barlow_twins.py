@@ -9,8 +9,8 @@
 from . import hear
 from .hear import get_scene_embeddings, get_timestamp_embeddings
 
-MODEL_NAMES = ('audio-barlow-twins',)
-DEFAULT_MODEL = 'audio-barlow-twins'
+MODEL_NAMES = ("audio-barlow-twins",)
+DEFAULT_MODEL = "audio-barlow-twins"
 
 
 def load_model(model_file_path="", model_name=None, **options):

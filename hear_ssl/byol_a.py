@@ -9,8 +9,8 @@
 from . import hear
 from .hear import get_scene_embeddings, get_timestamp_embeddings
 
-MODEL_NAMES = ('byol-a-2048', 'byol-a-1024', 'byol-a-512', 'byol-a2-2048')
-DEFAULT_MODEL = 'byol-a-2048'
+MODEL_NAMES = ("byol-a-2048", "byol-a-1024", "byol-a-512", "byol-a2-2048")
+DEFAULT_MODEL = "byol-a-2048"
 
 
 def load_model(model_file_path="", model_name=None, **options):

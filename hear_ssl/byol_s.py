@@ -9,8 +9,8 @@
 from . import hear
 from .hear import get_scene_embeddings, get_timestamp_embeddings
 
-MODEL_NAMES = ('byol-s',)
-DEFAULT_MODEL = 'byol-s'
+MODEL_NAMES = ("byol-s",)
+DEFAULT_MODEL = "byol-s"
 
 
 def load_model(model_file_path="", model_name=None, **options):

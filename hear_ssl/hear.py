@@ -8,7 +8,7 @@ choice (model_name, precision, ...) is a keyword.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

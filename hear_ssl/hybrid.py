@@ -1,6 +1,6 @@
 """HEAR module: hybrid BYOL-S/CvT (serab-byols CvT, BYOL + handcrafted-feature loss).
 
-    model = hear_ssl.hybrid.load_model("cvt_s1-d1-e64_s2-d1-e256_s3-d1-e512_BYOLAs64x96-osandbyolaloss6373-e100-bs256-lr0003-rs42.pth")
+    model = hear_ssl.hybrid.load_model("cvt_s1-d1-e64_s2-d1-e256_s3-d1-e512_BYOLAs64x96-...-rs42.pth")
     embeddings = hear_ssl.hybrid.get_scene_embeddings(audio, model)  # audio: (n_sounds, n_samples) at 16 kHz
 
 `load_model()` with no path uses the bundled default weights.
@@ -9,8 +9,8 @@
 from . import hear
 from .hear import get_scene_embeddings, get_timestamp_embeddings
 
-MODEL_NAMES = ('byol-s-cvt',)
-DEFAULT_MODEL = 'byol-s-cvt'
+MODEL_NAMES = ("byol-s-cvt",)
+DEFAULT_MODEL = "byol-s-cvt"
 
 
 def load_model(model_file_path="", model_name=None, **options):

@@ -1,11 +1,9 @@
 """HEAR API invariants for every module, and the bad input a user will eventually pass."""
 
 import importlib
-import resource
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -54,7 +52,9 @@ def test_scene_shapes_and_batch_independence(loaded):
     assert batched.shape == (3, model.scene_embedding_size) and batched.dtype == torch.float32
     assert torch.isfinite(batched).all()
     for i in range(3):
-        torch.testing.assert_close(module.get_scene_embeddings(audio[i : i + 1], model)[0], batched[i], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            module.get_scene_embeddings(audio[i : i + 1], model)[0], batched[i], rtol=1e-4, atol=1e-5
+        )
     torch.testing.assert_close(module.get_scene_embeddings(audio, model), batched)  # replicable
 
 
@@ -89,7 +89,9 @@ def test_input_types(loaded):
     torch.testing.assert_close(module.get_scene_embeddings(audio.double(), model), reference)
     torch.testing.assert_close(module.get_scene_embeddings(audio.numpy(), model), reference)
     pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
-    torch.testing.assert_close(module.get_scene_embeddings(pcm, model), module.get_scene_embeddings(pcm.float() / 32768, model))
+    torch.testing.assert_close(
+        module.get_scene_embeddings(pcm, model), module.get_scene_embeddings(pcm.float() / 32768, model)
+    )
     assert module.get_scene_embeddings(audio[:0], model).shape == (0, model.scene_embedding_size)
 
 
@@ -137,8 +139,12 @@ def test_serab_compat_statistics(tmp_path):
     alone = byol_s.get_scene_embeddings(audio[:1], compat)
     together = byol_s.get_scene_embeddings(audio, compat)
     assert not torch.allclose(alone[0], together[0], atol=1e-4)
-    torch.testing.assert_close(byol_s.get_scene_embeddings(audio[:1], default)[0],
-                               byol_s.get_scene_embeddings(audio, default)[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        byol_s.get_scene_embeddings(audio[:1], default)[0],
+        byol_s.get_scene_embeddings(audio, default)[0],
+        rtol=1e-4,
+        atol=1e-5,
+    )
     # The compat scene path equals standardising by the averaged per-clip statistics by hand.
     logmel = default.frontend(audio)
     mean = logmel.mean(dim=(1, 2)).mean()

@@ -18,7 +18,10 @@ def test_hearvalidator_passes(module, tmp_path, byola_d512_checkpoint):
     validator = shutil.which("hear-validator", path=str(Path(sys.executable).parent))
     result = subprocess.run(
         [validator, module, "--model", str(weights), "--device", "cpu"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Looks good!" in result.stdout

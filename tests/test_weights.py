@@ -40,8 +40,9 @@ def test_safetensors_round_trip_keeps_configs(tmp_path):
     encoder = build_encoder(spec.encoder)
     norm = NormConfig(mean=-3.0, std=2.0)
     path = tmp_path / "ours.safetensors"
-    digest = save_checkpoint(path, encoder, {"encoder": spec.encoder, "frontend": spec.frontend, "norm": norm},
-                             dtype=torch.float16)
+    digest = save_checkpoint(
+        path, encoder, {"encoder": spec.encoder, "frontend": spec.frontend, "norm": norm}, dtype=torch.float16
+    )
     assert digest == sha256_of(path)
     model = byol_a.load_model(path)
     assert model.norm == norm and model.name == "byol-a-512"
