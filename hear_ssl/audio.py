@@ -178,9 +178,10 @@ def load_audio(source, sample_rate: int | None = None, target_sr: int = SAMPLE_R
         if not path.is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
         try:
-            audio, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=False)
+            audio, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         except Exception as err:  # soundfile raises its own LibsndfileError / RuntimeError
             raise ValueError(f"cannot decode audio file {path}: {err}") from err
+        audio = audio.mean(axis=1)  # soundfile always gives (frames, channels)
     else:
         if sample_rate is None:
             raise ValueError("sample_rate is required when passing an array to load_audio")
@@ -190,4 +191,7 @@ def load_audio(source, sample_rate: int | None = None, target_sr: int = SAMPLE_R
         raise ValueError(f"audio is empty: {source if isinstance(source, (str, Path)) else 'array'}")
     if not np.isfinite(audio).all():
         raise ValueError("audio contains NaN or Inf samples; clean or clip them before embedding")
-    return resample(audio, int(sample_rate), target_sr)
+    audio = resample(audio, int(sample_rate), target_sr)
+    if audio.size == 0:
+        raise ValueError(f"audio is too short to resample from {sample_rate} Hz to {target_sr} Hz")
+    return audio

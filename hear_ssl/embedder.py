@@ -32,9 +32,10 @@ class AudioEmbedder(nn.Module):
         frontend: FrontEndConfig,
         norm: NormConfig,
         framing: FramingConfig,
-        batch_seconds: float = 256.0,
+        batch_seconds: float | None = None,
         chunk_seconds: float = 60.0,
         precision: str = "fp32",
+        compile: bool = False,
     ):
         super().__init__()
         if precision not in ("fp32", "bf16", "fp16"):
@@ -50,6 +51,9 @@ class AudioEmbedder(nn.Module):
         self.batch_seconds = batch_seconds
         self.chunk_seconds = chunk_seconds
         self.precision = precision
+        # torch.compile pays off on GPUs for repeated same-shaped batches; it wraps the function only, so
+        # state-dict keys stay those of the official checkpoints.
+        self._forward_frames = torch.compile(self.encoder.forward_frames, dynamic=True) if compile else None
         self.eval()
 
     # ----------------------------------------------------------------------------------------------
@@ -127,6 +131,12 @@ class AudioEmbedder(nn.Module):
         chunk = max(stride, int(self.chunk_seconds * self.sample_rate / self.frontend_config.hop_length))
         return chunk - chunk % stride
 
+    def _batch_seconds(self, device: torch.device) -> float:
+        # Large groups keep a GPU busy; on CPU small groups stay in cache and run ~2x faster.
+        if self.batch_seconds is not None:
+            return self.batch_seconds
+        return 256.0 if device.type == "cuda" else 16.0
+
     def _autocast(self, device: torch.device):
         if self.precision == "fp32":
             return nullcontext()
@@ -142,7 +152,7 @@ class AudioEmbedder(nn.Module):
         if logmel.device.type == "cuda":
             logmel = logmel.contiguous(memory_format=torch.channels_last)
         with self._autocast(logmel.device):
-            return self.encoder.forward_frames(logmel).float()
+            return (self._forward_frames or self.encoder.forward_frames)(logmel).float()
 
     def _frame_pieces(self, audio: torch.Tensor, stats=None):
         """For each clip, an iterable of (frames, D) pieces that together are its encoder frames.
@@ -152,7 +162,7 @@ class AudioEmbedder(nn.Module):
         """
         num_samples = audio.shape[1]
         if num_samples <= self.chunk_seconds * self.sample_rate:
-            per_group = max(1, int(self.batch_seconds * self.sample_rate // num_samples))
+            per_group = max(1, int(self._batch_seconds(audio.device) * self.sample_rate // num_samples))
             for group in audio.split(per_group):
                 for frames in self._run_encoder(self._normalise(self.frontend(group), stats)):
                     yield [frames]
@@ -200,7 +210,7 @@ class AudioEmbedder(nn.Module):
         padded = nn.functional.pad(audio, (window // 2, window - window // 2))
         # Rounded per window, never accumulated, so long clips do not drift.
         starts = torch.round(torch.arange(num_windows, dtype=torch.float64) * hop).long().tolist()
-        per_pass = max(1, int(self.batch_seconds * 1000.0 / self.framing.window_ms))
+        per_pass = max(1, int(self._batch_seconds(audio.device) * 1000.0 / self.framing.window_ms))
         passes = [(clip, starts[i : i + per_pass]) for clip in padded for i in range(0, num_windows, per_pass)]
 
         def window_logmels():

@@ -39,8 +39,9 @@ def load_model(
         A registry name (`hear_ssl.available_models()`). When omitted and a checkpoint is given, the
         variant is inferred from the checkpoint's tensor shapes among `candidates`.
     **options
-        Engine options: `precision` ("fp32", "bf16", "fp16"), `batch_seconds`, `chunk_seconds`,
-        `serab_compat` (bool, per-input-normalised models only).
+        Engine options: `precision` ("fp32", "bf16", "fp16"), `compile` (torch.compile the encoder),
+        `batch_seconds` and `chunk_seconds` (memory bounds), `serab_compat` (bool, per-input-normalised
+        models only).
     """
     candidates = list(candidates) if candidates else ([model_name] if model_name else [])
     if model_name is not None and candidates and model_name not in candidates:

@@ -101,3 +101,15 @@ def test_load_audio_bad_files(tmp_path):
         load_audio(broken)
     with pytest.raises(ValueError, match="sample_rate is required"):
         load_audio(np.zeros(10))
+
+
+def test_load_audio_short_multichannel_file_averages_channels(tmp_path):
+    import soundfile
+
+    path = tmp_path / "two_frames_four_channels.wav"
+    soundfile.write(path, np.array([[0.5, -0.1, 0.2, 0.0], [0.1, 0.1, 0.1, 0.1]]), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(path), [0.15, 0.1], atol=1e-6)
+    single = tmp_path / "one_sample.wav"
+    soundfile.write(single, np.array([0.5]), 44100, subtype="FLOAT")
+    with pytest.raises(ValueError, match="too short"):
+        load_audio(single)
