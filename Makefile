@@ -28,6 +28,21 @@ install-eval: install
 test: install-eval
 	$(PY) -m pytest -q tests
 
+# The main job: evaluate every model that has weights here (bundled defaults in weights/, plus the
+# official BYOL-A d512 checkpoint when DEMO_WEIGHTS points at it) on a HEAR task suite with heareval,
+# then print the table (report in $(DEMO_RUN)/report/). Tasks: DEMO_TASKS (default ../shared/hear-tasks
+# when present) or a suite built from DEMO_AUDIO (one sub-folder of audio files per class).
+# Interrupted? Run it again: it resumes.
+DEMO_TASKS   ?= $(wildcard ../shared/hear-tasks)
+DEMO_AUDIO   ?=
+DEMO_WEIGHTS ?= $(wildcard ../shared/reference/AudioNTT2020-BYOLA-64x96d512.pth)
+DEMO_GRID    ?= faster
+DEMO_RUN     ?= demo/run
+demo: install-eval
+	$(PY) -m evaluation.demo --run-dir "$(DEMO_RUN)" --grid "$(DEMO_GRID)" \
+		$(if $(DEMO_TASKS),--tasks-dir "$(DEMO_TASKS)") $(if $(DEMO_AUDIO),--audio "$(DEMO_AUDIO)") \
+		$(if $(DEMO_WEIGHTS),--reference-weights "$(DEMO_WEIGHTS)")
+
 lint: install
 	$(PY) -m ruff check hear_ssl evaluation tests benchmarks
 

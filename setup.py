@@ -23,6 +23,8 @@ EVAL_REQUIRES = [
     "pytorch-lightning>=1.8,<2",
     "setuptools<81",
     "matplotlib",
+    # heareval's GPU profiler imports `pynvml` on CUDA machines (module provided by nvidia-ml-py).
+    "nvidia-ml-py",
 ]
 
 setup(
