@@ -53,6 +53,8 @@ setup(
         "resample": ["soxr"],
         "eval": EVAL_REQUIRES,
         "dev": ["pytest", "ruff"],
+        # openSMILE regression targets for the hybrid pretraining objective (`--features compare_2016`).
+        "train": ["opensmile"],
     },
     entry_points={"console_scripts": ["hear-ssl = hear_ssl.cli:main"]},
 )

@@ -81,6 +81,7 @@ _MODELS: dict[str, ModelSpec] = {
             description="BYOL-A v1, AudioNTT2020 d=2048, AudioSet-pretrained",
             encoder=EncoderConfig(arch="audiontt2020", d=2048),
             official=OfficialCheckpoint("AudioNTT2020-BYOLA-64x96d2048.pth", BYOLA_SOURCE, NTT_LICENSE),
+            bundled="hear-ssl-byol-audiontt2020-d2048.safetensors",
         ),
         ModelSpec(
             name="byol-a2-2048",
@@ -101,6 +102,7 @@ _MODELS: dict[str, ModelSpec] = {
                 num_bytes=21_297_232,
                 sha256="902dfff8ed4ed1546275b14eb2114901cbfc2c9efe737ce97c7aeb582b6057a4",
             ),
+            bundled="hear-ssl-byol-audiontt2020-d2048.safetensors",
         ),
         ModelSpec(
             name="byol-s-cvt",
@@ -115,6 +117,7 @@ _MODELS: dict[str, ModelSpec] = {
                 source=SERAB_SOURCE,
                 license=SERAB_LICENSE,
             ),
+            bundled="hear-ssl-hybrid-cvt.safetensors",
         ),
         ModelSpec(
             name="audio-barlow-twins",
@@ -128,6 +131,7 @@ _MODELS: dict[str, ModelSpec] = {
                 source="https://github.com/jonahanton/SSL_audio",
                 license="see the authors' repository",
             ),
+            bundled="hear-ssl-barlow-twins-audiontt2022-d2048.safetensors",
         ),
     ]
 }

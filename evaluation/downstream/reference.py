@@ -1,0 +1,131 @@
+"""heareval itself on the same embeddings, and the parity rule between it and the fast engine.
+
+Parity (issue 5): the fast engine's primary test score is within `max(0.01, fold std)` of heareval's
+(for k-fold tasks the mean over folds and heareval's sample std across folds; single-split tasks have
+no fold std, so the tolerance is 0.01), and both pick the same grid point or ones of equal validation
+score. Both backends are one draw of a random process (initialisation, dropout); when the fast
+engine's scores over several seeds are given, their spread (sample std) also counts as a tolerance:
+heareval with other seeds moves as much (measured in tests/test_downstream_parity.py).
+"""
+
+import json
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from .run import GRID_FILE, SCORES_FILE
+
+MIN_TOLERANCE = 0.01
+_RESULT_LINE = re.compile(r" result: (\[.*\])\s*$")
+
+
+def run_heareval(embeddings_dir, grid="default", grid_points=8):
+    """Run heareval 2021.1.3's prediction runner on a task folder (in place), via the harness.
+
+    Uses `evaluation.predictions.run_predictions`, which applies the compatibility fixes heareval needs
+    on current torch / Lightning and keeps Lightning's checkpoints in a temporary folder.
+
+    Returns
+    -------
+    (dict, float)
+        heareval's `test.predicted-scores.json` and the wall time in seconds.
+    """
+    from ..predictions import run_predictions
+
+    lightning_dir = Path(tempfile.mkdtemp(prefix="heareval-lightning-"))
+    try:
+        start = time.time()
+        run_predictions(embeddings_dir, lightning_dir, grid=grid, grid_points=grid_points)
+        seconds = time.time() - start
+    finally:
+        shutil.rmtree(lightning_dir, ignore_errors=True)
+    raw = json.loads((Path(embeddings_dir) / SCORES_FILE).read_text())  # keeps NaN as float nan
+    return raw, seconds
+
+
+def heareval_grid_summary(embeddings_dir):
+    """heareval's grid points as its `prediction.log` records them: `[val score, epoch, hparams, pp]`."""
+    log = Path(embeddings_dir) / "prediction.log"
+    rows = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        match = _RESULT_LINE.search(line)
+        if match:
+            rows.append(json.loads(match.group(1)))
+    return rows
+
+
+def fast_grid_summary(embeddings_dir):
+    """The fast engine's grid points (`prediction-grid.json`), in the same `[score, epoch, hparams, pp]` form."""
+    rows = json.loads((Path(embeddings_dir) / GRID_FILE).read_text())
+    return [[r["validation_score"], r["epoch"], r["hparams"], r["postprocessing"]] for r in rows]
+
+
+def primary_score(results):
+    """The primary test score of a score file: (mean over folds, fold std or None)."""
+    if "aggregated_scores" in results:
+        agg = results["aggregated_scores"]
+        return agg["test_score_mean"], agg["test_score_std"]
+    folds = [v for v in results.values() if isinstance(v, dict) and "test_score" in v]
+    if len(folds) != 1:
+        raise ValueError("a single-split score file should hold exactly one split's test scores")
+    return folds[0]["test_score"], None
+
+
+def comparable_hparams(hparams):
+    """hparams without values that differ between runs for no reason (function addresses)."""
+    return {k: re.sub(r" at 0x[0-9a-f]+", "", str(v)) for k, v in hparams.items()}
+
+
+def parity(heareval_results, fast_results, heareval_grid=None, fast_grid=None, fast_seed_scores=None):
+    """Compare two score files under the issue's parity rule.
+
+    Parameters
+    ----------
+    heareval_results, fast_results : dict
+        The two `test.predicted-scores.json` contents.
+    heareval_grid, fast_grid : list, optional
+        Grid summaries (`heareval_grid_summary`, `fast_grid_summary`) to judge the chosen grid point.
+    fast_seed_scores : list of float, optional
+        The fast engine's primary score over several seeds (including `fast_results`'s).
+
+    Returns
+    -------
+    dict
+        `heareval`, `fast` (primary scores), `fold_std`, `tolerance`, `difference`, `within`
+        (the issue's rule), `same_hparams`; with grids `equal_validation` (heareval's own validation
+        score for the configuration the fast engine chose equals its best one); with seed scores
+        `seed_std`, `seed_mean` and `within_seed_spread` (heareval's score within
+        max(tolerance, seed std) of the fast engine's mean over seeds).
+    """
+    ref, ref_std = primary_score(heareval_results)
+    new, _ = primary_score(fast_results)
+    tolerance = max(MIN_TOLERANCE, ref_std or 0.0)
+    out = {
+        "heareval": ref,
+        "fast": new,
+        "fold_std": ref_std,
+        "tolerance": tolerance,
+        "difference": new - ref,
+        "within": abs(new - ref) <= tolerance,
+        "same_hparams": comparable_hparams(heareval_results["hparams"]) == comparable_hparams(fast_results["hparams"]),
+        "heareval_hparams": comparable_hparams(heareval_results["hparams"]),
+        "fast_hparams": comparable_hparams(fast_results["hparams"]),
+    }
+    if fast_seed_scores and len(fast_seed_scores) > 1:
+        out["seed_scores"] = list(fast_seed_scores)
+        out["seed_mean"] = statistics.mean(fast_seed_scores)
+        out["seed_std"] = statistics.stdev(fast_seed_scores)
+        out["within_seed_spread"] = abs(out["seed_mean"] - ref) <= max(tolerance, out["seed_std"])
+    if heareval_grid:
+        chosen = comparable_hparams(fast_results["hparams"])
+        scores = [row[0] for row in heareval_grid if comparable_hparams(row[2]) == chosen]
+        best = max(row[0] for row in heareval_grid) if heareval_results["score_mode"] == "max" else None
+        if best is None:
+            best = min(row[0] for row in heareval_grid)
+        out["heareval_validation_of_fast_choice"] = scores[0] if scores else None
+        out["heareval_best_validation"] = best
+        out["equal_validation"] = bool(scores) and scores[0] == best
+    return out

@@ -1,0 +1,40 @@
+"""`hear-ssl export CHECKPOINT`: HEAR-ready encoder weights (safetensors) plus a model card.
+
+    hear-ssl export runs/byol/ckpt.pt --out weights/hear-ssl-byol-audiontt2020-d2048.safetensors
+    hear-ssl export runs/byol/ckpt.pt --push-to-hub me/my-encoder
+
+The file loads with the HEAR module of its architecture, e.g. `hear_ssl.byol_a.load_model(PATH)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="ckpt.pt written by `hear-ssl pretrain`")
+    parser.add_argument("--out", type=Path, help="output .safetensors path (default beside the checkpoint)")
+    parser.add_argument("--name", help="model name stored in the file and card")
+    parser.add_argument("--network", choices=("online", "target"), default="online", help="which encoder to export")
+    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    parser.add_argument("--push-to-hub", metavar="REPO", help="also upload weights and card to this Hub model repo")
+    parser.add_argument("--revision", help="Hub branch to upload to")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..pretrain.export import export_checkpoint, push_to_hub
+
+    try:
+        result = export_checkpoint(args.checkpoint, args.out, name=args.name, which=args.network, dtype=args.dtype)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"hear-ssl export: {err}", file=sys.stderr)
+        return 2
+    print(f"{result.weights}\t{result.num_bytes} bytes\tsha256 {result.sha256}")
+    print(f"{result.card}")
+    if args.push_to_hub:
+        url = push_to_hub(args.push_to_hub, [result.weights, result.card], revision=args.revision, private=args.private)
+        print(f"uploaded to {args.push_to_hub}: {url}")
+    return 0

@@ -1,0 +1,220 @@
+"""Turn a pretraining checkpoint into HEAR-ready weights: encoder-only safetensors plus a model card.
+
+The safetensors file holds the encoder's state dict (float16 by default: half the size, and the
+encoders run in float32 after loading) and, in its metadata under `hear_ssl_config`, everything
+`hear_ssl.load_model` needs to rebuild the model: encoder, front-end, normalisation statistics, framing.
+No optimiser state, projector or predictor is exported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import FramingConfig, NormConfig
+from ..models import build_encoder
+from ..weights import CONFIG_METADATA_KEY, sha256_of
+from .checkpoint import LOG, load_checkpoint, read_log
+from .config import PretrainConfig
+
+TRAINING_METADATA_KEY = "hear_ssl_training"
+# The HEAR module serving each architecture.
+HEAR_MODULES = {"audiontt2020": "byol_a", "audiontt2022": "barlow_twins", "cvt": "hybrid"}
+DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    weights: Path
+    card: Path
+    sha256: str
+    num_bytes: int
+    name: str
+
+
+def default_name(config: PretrainConfig) -> str:
+    arch = config.encoder.arch
+    width = f"-d{config.encoder.d}" if arch != "cvt" else ""
+    return f"hear-ssl-{config.objective.replace('_', '-')}-{arch}{width}"
+
+
+def framing_for(arch: str) -> FramingConfig:
+    # CvT attends over its whole input, so each timestamp window must be encoded on its own.
+    return FramingConfig(window_ms=1000.0, hop_ms=50.0, pool_frames=arch != "cvt")
+
+
+def encoder_state(checkpoint: dict, which: str) -> dict[str, torch.Tensor]:
+    """The encoder's tensors from the online network ("online") or BYOL's EMA target ("target")."""
+    if which == "online":
+        source, prefix = checkpoint["model"], "network.encoder."
+    elif which == "target":
+        if checkpoint.get("target") is None:
+            raise ValueError("this checkpoint has no EMA target network (only BYOL-based objectives do)")
+        source, prefix = checkpoint["target"], "encoder."
+    else:
+        raise ValueError(f"which must be 'online' or 'target', got {which!r}")
+    return {k[len(prefix) :]: v for k, v in source.items() if k.startswith(prefix)}
+
+
+def export_checkpoint(
+    checkpoint_path: str | Path,
+    out_path: str | Path | None = None,
+    name: str | None = None,
+    which: str = "online",
+    dtype: str = "float16",
+) -> ExportResult:
+    """Write `<out_path>.safetensors` and `<out_path>.md` (model card) from a pretraining checkpoint.
+
+    Parameters
+    ----------
+    checkpoint_path : path to a `ckpt.pt` written by `hear-ssl pretrain`.
+    out_path : output `.safetensors` path; default `<checkpoint folder>/<name>.safetensors`.
+    name : model name recorded in the metadata and card; default from objective and encoder.
+    which : "online" (default, as BYOL-A exports) or "target" (the EMA network of BYOL runs).
+    dtype : "float16" (default), "bfloat16" or "float32".
+    """
+    from safetensors.torch import save_file
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    checkpoint_path = Path(checkpoint_path)
+    if not checkpoint_path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint_path}")
+    checkpoint = load_checkpoint(checkpoint_path)
+    config = PretrainConfig.from_dict(checkpoint["config"])
+    name = name or default_name(config)
+    out_path = Path(out_path) if out_path else checkpoint_path.parent / f"{name}.safetensors"
+    if out_path.suffix != ".safetensors":
+        raise ValueError(f"export path must end in .safetensors, got {out_path}")
+
+    state = encoder_state(checkpoint, which)
+    encoder = build_encoder(config.encoder)
+    encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
+    tensors = {
+        k: v.to(DTYPES[dtype]).contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()
+    }
+    norm = NormConfig(mode="fixed", mean=float(checkpoint["norm"]["mean"]), std=float(checkpoint["norm"]["std"]))
+    model_config = {
+        "name": name,
+        "encoder": config.encoder.to_dict(),
+        "frontend": config.frontend.to_dict(),
+        "norm": norm.to_dict(),
+        "framing": framing_for(config.encoder.arch).to_dict(),
+    }
+    training = {
+        "objective": config.objective,
+        "step": checkpoint["step"],
+        "samples_seen": checkpoint["step"] * config.batch_size * config.grad_accum * checkpoint["world_size"],
+        "network": which,
+        "corpus": checkpoint.get("corpus", {}),
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    save_file(
+        tensors,
+        str(tmp),
+        metadata={CONFIG_METADATA_KEY: json.dumps(model_config), TRAINING_METADATA_KEY: json.dumps(training)},
+    )
+    os.chmod(tmp, 0o644)  # safetensors creates owner-only files; weights are meant to be shared
+    os.replace(tmp, out_path)
+    digest = sha256_of(out_path)
+    card = out_path.with_suffix(".md")
+    log_path = checkpoint_path.parent / LOG
+    rows = read_log(log_path) if log_path.exists() else []
+    text = model_card(name, config, checkpoint, model_config, training, encoder, out_path, digest, rows)
+    card.write_text(text)
+    return ExportResult(out_path, card, digest, out_path.stat().st_size, name)
+
+
+def corpus_sources(config: PretrainConfig) -> dict | None:
+    """The recipe's `sources.json` beside the --data list, when the corpus came from `recipes/build_corpus.py`."""
+    if not config.data:
+        return None
+    candidate = (
+        Path(config.data).parent / "sources.json" if Path(config.data).is_file() else Path(config.data) / "sources.json"
+    )
+    return json.loads(candidate.read_text()) if candidate.is_file() else None
+
+
+def model_card(name, config, checkpoint, model_config, training, encoder, path, digest, rows) -> str:
+    params = sum(p.numel() for p in encoder.parameters())
+    batch = config.batch_size * config.grad_accum * checkpoint["world_size"]
+    norm = model_config["norm"]
+    corpus = checkpoint.get("corpus", {})
+    last = rows[-1] if rows else {}
+    first = rows[0] if rows else {}
+    lines = [
+        f"# {name}",
+        "",
+        "Self-supervised audio encoder trained with hear-ssl's pretraining engine (`hear-ssl pretrain`).",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        f"| file | `{path.name}` |",
+        f"| sha256 | `{digest}` |",
+        f"| size | {path.stat().st_size:,} bytes |",
+        f"| objective | {config.objective}"
+        + (f" ({config.hybrid_base} + {config.features} features)" if config.objective == "hybrid" else "")
+        + " |",
+        f"| encoder | {config.encoder.arch}, embedding size {encoder.embedding_size}, {params:,} parameters |",
+        f"| exported network | {training['network']} |",
+        f"| steps | {checkpoint['step']:,} x batch {batch} = {training['samples_seen']:,} crops of "
+        f"{config.crop_frames} frames |",
+        f"| corpus | {corpus.get('files', '?')} files, {corpus.get('hours', 0):.2f} h, "
+        f"{corpus.get('segments', '?')} segments |",
+        f"| normalisation | (log-mel - {norm['mean']:.6f}) / {norm['std']:.6f} (corpus statistics) |",
+        f"| front-end | {json.dumps(model_config['frontend'])} |",
+        f"| loss | {first.get('loss', '?')} at step {first.get('step', '?')} -> {last.get('loss', '?')} at step "
+        f"{last.get('step', '?')} |",
+        f"| training time | {last.get('elapsed_s', '?')} s wall, device {config.device}, dtype {config.dtype} |",
+        "",
+        f"Load it with the HEAR module of its architecture: `hear_ssl.{HEAR_MODULES[config.encoder.arch]}.load_model("
+        f'"{path.name}")`;',
+        "the metadata key `hear_ssl_config` carries encoder, front-end, normalisation and framing.",
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps({k: v for k, v in config.to_dict().items() if k not in ("progress",)}, indent=1, default=str),
+        "```",
+    ]
+    sources = corpus_sources(config)
+    if sources:
+        lines += [
+            "",
+            "## Corpus sources (Debian packages)",
+            "",
+            "| package | category | files | hours | `License:` fields of its debian/copyright (whole source package) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for package, info in sources.items():
+            licences = ", ".join(info["licenses"][:6]) or "see copyright file"
+            lines.append(
+                f"| {package} {info['version']} | {info['category']} | {info['files']} | "
+                f"{info['hours']:.2f} | {licences} |"
+            )
+        lines += ["", "Full attribution and licences: `weights/README.md` and each package's debian/copyright."]
+    return "\n".join(lines) + "\n"
+
+
+def push_to_hub(repo_id: str, files: list[Path], revision: str | None = None, private: bool = False, api=None) -> str:
+    """Upload exported files to a Hugging Face Hub model repo; returns the commit URL or id.
+
+    `api` defaults to `huggingface_hub.HfApi()` (token from `HF_TOKEN` or the login cache).
+    """
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
+    result = None
+    for path in files:
+        result = api.upload_file(
+            path_or_fileobj=str(path), path_in_repo=Path(path).name, repo_id=repo_id, repo_type="model",
+            revision=revision, commit_message=f"Upload {Path(path).name} (hear-ssl export)",
+        )  # fmt: skip
+    return str(result)

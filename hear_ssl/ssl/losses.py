@@ -1,0 +1,140 @@
+"""Self-supervised objectives as short pure functions of tensors and scalars.
+
+None of them reaches across processes on its own: where a loss needs batch statistics from every rank
+(Barlow Twins' cross-correlation, VICReg's variance and covariance), pass `gather`, a function that
+concatenates a tensor over ranks with gradients (see `hear_ssl.pretrain.distributed.gather_with_grad`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Gather = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def cosine_regression(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """2 - 2 cos(prediction, target) per sample, shape (B,), in float32; the target carries no gradient."""
+    return 2.0 - 2.0 * F.cosine_similarity(prediction.float(), target.detach().float(), dim=-1)
+
+
+def byol_loss(
+    online_pred_1: torch.Tensor, online_pred_2: torch.Tensor, target_proj_1: torch.Tensor, target_proj_2: torch.Tensor
+) -> torch.Tensor:
+    """BYOL's symmetrised loss (Grill et al. 2020, eq. 2), averaged over the batch.
+
+    Each view's online prediction regresses the target projection of the other view.
+
+    Parameters
+    ----------
+    online_pred_1, online_pred_2 : Tensor (B, P)
+        Predictor outputs of the online network for views 1 and 2.
+    target_proj_1, target_proj_2 : Tensor (B, P)
+        Projections of the EMA target network for views 1 and 2 (detached here).
+
+    Returns
+    -------
+    Scalar tensor in [0, 8]: the sum of the two directions' mean 2 - 2 cos.
+    """
+    return (cosine_regression(online_pred_1, target_proj_2) + cosine_regression(online_pred_2, target_proj_1)).mean()
+
+
+def off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
+    """The off-diagonal entries of a square matrix, flattened."""
+    n, m = matrix.shape
+    if n != m:
+        raise ValueError(f"expected a square matrix, got {tuple(matrix.shape)}")
+    return matrix.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
+
+
+def barlow_twins_loss(
+    z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5.1e-3, gather: Gather | None = None, eps: float = 1e-5
+) -> torch.Tensor:
+    """Barlow Twins (Zbontar et al. 2021): drive the views' cross-correlation matrix to the identity.
+
+    Parameters
+    ----------
+    z1, z2 : Tensor (B, P)
+        Projector outputs of the two views.
+    lambd : float
+        Weight of the off-diagonal (redundancy reduction) term; the paper's 5.1e-3.
+    gather : callable, optional
+        Concatenates over ranks (with gradients) so the correlation uses the global batch.
+    eps : float
+        Added to the variance when standardising each dimension over the batch.
+
+    Returns
+    -------
+    Scalar tensor: sum over dims of (1 - C_ii)^2 + lambd * sum over i != j of C_ij^2.
+    """
+    gather = gather or _identity
+    z1, z2 = gather(z1).float(), gather(z2).float()
+    if z1.shape[0] < 2:
+        raise ValueError("Barlow Twins needs at least 2 samples per batch to standardise projections")
+    # Batch normalisation without affine parameters, as the paper's `bn` layer.
+    z1 = (z1 - z1.mean(0)) / torch.sqrt(z1.var(0, unbiased=False) + eps)
+    z2 = (z2 - z2.mean(0)) / torch.sqrt(z2.var(0, unbiased=False) + eps)
+    c = z1.T @ z2 / z1.shape[0]
+    on_diag = (torch.diagonal(c) - 1).pow(2).sum()
+    off_diag = off_diagonal(c).pow(2).sum()
+    return on_diag + lambd * off_diag
+
+
+def vicreg_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    sim_weight: float = 25.0,
+    var_weight: float = 25.0,
+    cov_weight: float = 1.0,
+    gather: Gather | None = None,
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    """VICReg (Bardes et al. 2022): invariance + variance hinge + covariance decorrelation.
+
+    Parameters
+    ----------
+    z1, z2 : Tensor (B, P)
+        Expander outputs of the two views.
+    sim_weight, var_weight, cov_weight : float
+        The paper's lambda = mu = 25, nu = 1.
+    gather : callable, optional
+        Concatenates over ranks (with gradients) for the variance and covariance terms.
+
+    Returns
+    -------
+    Scalar tensor.
+    """
+    invariance = F.mse_loss(z1.float(), z2.float())
+    gather = gather or _identity
+    z1, z2 = gather(z1).float(), gather(z2).float()
+    n, dim = z1.shape
+    if n < 2:
+        raise ValueError("VICReg needs at least 2 samples per batch for its variance term")
+    z1, z2 = z1 - z1.mean(0), z2 - z2.mean(0)
+    std1, std2 = torch.sqrt(z1.var(0) + eps), torch.sqrt(z2.var(0) + eps)
+    variance = F.relu(1 - std1).mean() / 2 + F.relu(1 - std2).mean() / 2
+    cov1, cov2 = z1.T @ z1 / (n - 1), z2.T @ z2 / (n - 1)
+    covariance = off_diagonal(cov1).pow(2).sum() / dim + off_diagonal(cov2).pow(2).sum() / dim
+    return sim_weight * invariance + var_weight * variance + cov_weight * covariance
+
+
+def feature_regression_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error to standardised handcrafted features (B, K); the target carries no gradient."""
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape")
+    return F.mse_loss(prediction.float(), target.detach().float())
+
+
+def hybrid_loss(ssl_loss: torch.Tensor, feature_loss: torch.Tensor, feature_weight: float = 1.0) -> torch.Tensor:
+    """The hybrid objective: an SSL loss plus `feature_weight` times the handcrafted-feature regression loss.
+
+    As in the HEAR 2021 hybrid BYOL-S, which added to BYOL's loss a loss predicting openSMILE features of
+    the same segment from its embedding.
+    """
+    return ssl_loss + feature_weight * feature_loss

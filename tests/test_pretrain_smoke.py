@@ -1,0 +1,146 @@
+"""CI smoke test of the pretraining engine: every objective trains a few steps on generated audio, is killed
+(SIGKILL) after a checkpoint, resumes with the same command to the same losses and weights as an
+uninterrupted run, and exports weights that load through its HEAR module."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hear_ssl import cli
+
+from .pretrain_corpus import write_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+COMMON = [
+    "--batch-size", "6", "--max-steps", "6", "--crop-frames", "48", "--checkpoint-every", "2", "--log-every", "1",
+    "--mixup-memory", "16", "--no-progress", "--seed", "3",
+]  # fmt: skip
+# Tiny members of each architecture family, so the whole test runs in well under two minutes on 2 cores.
+BYOL = ["--objective", "byol", "--arch", "audiontt2020", "--d", "32", "--proj-hidden", "32", "--proj-dim", "16"]
+BARLOW_TWINS = ["--objective", "barlow_twins", "--arch", "audiontt2022", "--d", "1056", "--mlp-hidden-d", "16",
+                "--expander-dims", "32", "32"]  # fmt: skip
+VICREG = ["--objective", "vicreg", "--arch", "audiontt2020", "--d", "32", "--expander-dims", "32", "32"]
+HYBRID = ["--objective", "hybrid", "--arch", "cvt", "--cvt-dims", "8,16,32", "--cvt-heads", "1,1,1",
+          "--features", "torch", "--feature-hidden", "16", "--proj-hidden", "32", "--proj-dim", "16"]  # fmt: skip
+OBJECTIVES = {
+    "byol": (BYOL, "byol_a"),
+    "barlow_twins": (BARLOW_TWINS, "barlow_twins"),
+    "vicreg": (VICREG, "byol_a"),
+    "hybrid": (HYBRID, "hybrid"),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain")
+    audio = root / "audio"
+    write_corpus(audio)
+    cache = root / "cache"
+    # The first command builds the shared cache; later ones reuse it.
+    assert (
+        cli.main(["pretrain", "--data", str(audio), "--cache-dir", str(cache), "--prepare-only", "--no-progress"]) == 0
+    )
+    return audio, cache
+
+
+def command(args: list[str], out_dir: Path, audio: Path, cache: Path) -> list[str]:
+    return [sys.executable, "-m", "hear_ssl.cli", "pretrain", *args, *COMMON, "--data", str(audio),
+            "--cache-dir", str(cache), "--out-dir", str(out_dir), "--no-export"]  # fmt: skip
+
+
+def env() -> dict:
+    # Same thread count in every run: float reductions may otherwise differ in the last bit.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def losses(out_dir: Path) -> list[tuple[str, str, str]]:
+    with open(out_dir / "log.csv", newline="") as handle:
+        return [(r["step"], r["loss"], r["feature_loss"]) for r in csv.DictReader(handle)]
+
+
+def checkpoint_step(out_dir: Path) -> int:
+    try:
+        return json.loads((out_dir / "ckpt.json").read_text())["step"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_kill_resume_matches_uninterrupted_run_and_exports(objective, corpus, tmp_path):
+    audio, cache = corpus
+    args, module_name = OBJECTIVES[objective]
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    ref_proc = subprocess.Popen(command(args, reference, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
+    victim = subprocess.Popen(command(args, interrupted, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while checkpoint_step(interrupted) < 2 and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    victim.send_signal(signal.SIGKILL)
+    _, victim_err = victim.communicate()
+    assert victim.returncode == -signal.SIGKILL, f"run ended before it could be killed: {victim_err[-2000:]}"
+    killed_at = checkpoint_step(interrupted)
+    assert 2 <= killed_at < 6
+    _, ref_err = ref_proc.communicate(timeout=120)
+    assert ref_proc.returncode == 0, ref_err[-2000:]
+
+    resumed = subprocess.run(
+        command(args, interrupted, audio, cache), env=env(), capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    expected = losses(reference)
+    assert [row[0] for row in expected] == [str(s) for s in range(1, 7)]
+    # Same steps once each (rows the killed process logged after its checkpoint were dropped) and the
+    # same losses to the last printed digit.
+    assert losses(interrupted) == expected
+    assert len({row[1] for row in expected}) > 1, "loss never changed: nothing was trained"
+    ref_state = torch.load(reference / "ckpt.pt", weights_only=True)
+    new_state = torch.load(interrupted / "ckpt.pt", weights_only=True)
+    for key, value in ref_state["model"].items():
+        assert torch.equal(value, new_state["model"][key]), key
+
+    weights = tmp_path / f"{objective}.safetensors"
+    assert cli.main(["export", str(interrupted / "ckpt.pt"), "--out", str(weights)]) == 0
+    card = weights.with_suffix(".md").read_text()
+    assert "sha256" in card and objective in card
+    module = __import__(f"hear_ssl.{module_name}", fromlist=["load_model"])
+    model = module.load_model(str(weights))
+    clips = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32) * 0.1)
+    embeddings = module.get_scene_embeddings(clips, model)
+    assert embeddings.shape == (2, model.scene_embedding_size)
+    assert torch.isfinite(embeddings).all()
+
+
+def test_ddp_run_with_two_processes_resumes_exactly(corpus, tmp_path):
+    """The same loop under torchrun (2 CPU processes, gloo): global-batch Barlow Twins, exact resume."""
+    audio, cache = corpus
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+    def run(out_dir, steps):
+        args = [a for a in BARLOW_TWINS if a != "--d"]
+        args[args.index("1056")] = "--encoder-d=1056"  # torchrun's parser rejects a bare --d
+        cmd = command(args, out_dir, audio, cache)
+        cmd = torchrun + cmd[2:]  # drop "python -m": torchrun runs the module itself with -m
+        cmd[cmd.index("--max-steps") + 1] = str(steps)
+        cmd.insert(len(torchrun), "-m")
+        done = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    run(tmp_path / "whole", 4)
+    run(tmp_path / "split", 2)
+    run(tmp_path / "split", 4)  # raising --max-steps continues the finished run
+    assert losses(tmp_path / "split") == losses(tmp_path / "whole")
+    saved = torch.load(tmp_path / "whole" / "ckpt.pt", weights_only=True)
+    assert saved["world_size"] == 2 and len(saved["ranks"]) == 2
+    assert saved["ranks"][0]["data"] == saved["ranks"][1]["data"]  # both ranks at the same place of their shares
