@@ -32,12 +32,15 @@ def bundled_specs():
 
     from .modules import ModuleSpec
 
-    specs, absent = [], []
+    specs, absent, seen = [], [], set()
     for module_name in HEAR_MODULES:
         module = importlib.import_module(module_name)
         for name in module.MODEL_NAMES:
             bundled = get_spec(name).bundled
-            if bundled and (weights_dir() / bundled).is_file():
+            if bundled in seen:  # one file serving several registry names is evaluated once
+                absent.append(f"{name}: same bundled weights ({bundled}) as a model already evaluated")
+            elif bundled and (weights_dir() / bundled).is_file():
+                seen.add(bundled)
                 specs.append(ModuleSpec(module=module_name, options={"model_name": name}))
             else:
                 absent.append(

@@ -159,13 +159,8 @@ def validate_task(task_dir, sample_rate=None, check_audio=True):
     report = TaskReport(path=task_dir)
     problems = report.problems
     meta_path = task_dir / "task_metadata.json"
-    try:
-        metadata = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        problems.append(f"{meta_path}: missing")
-        return report
-    except json.JSONDecodeError as err:
-        problems.append(f"{meta_path}: not valid JSON ({err})")
+    metadata = _read_json(meta_path, problems, "missing")
+    if metadata is None:
         return report
     if not isinstance(metadata, dict):
         problems.append(f"{meta_path}: must be a JSON object")
@@ -252,14 +247,20 @@ def _check_vocabulary(path, problems):
     return set(labels)
 
 
-def _check_split_labels(path, metadata, vocab, problems):
+def _read_json(path, problems, missing_message):
+    """The parsed file, or None with the problem recorded (missing or not JSON)."""
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
-        problems.append(f"{path}: missing (listed in task_metadata.json splits)")
-        return None
+        problems.append(f"{path}: {missing_message}")
     except json.JSONDecodeError as err:
         problems.append(f"{path}: not valid JSON ({err})")
+    return None
+
+
+def _check_split_labels(path, metadata, vocab, problems):
+    data = _read_json(path, problems, "missing (listed in task_metadata.json splits)")
+    if data is None:
         return None
     if not isinstance(data, dict) or not data:
         problems.append(f"{path}: must be a non-empty JSON object mapping file name -> labels")

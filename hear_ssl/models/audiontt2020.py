@@ -14,13 +14,17 @@ CONV_CHANNELS = 64
 CONV_BLOCKS = 3
 
 
-def conv_block(in_channels: int, out_channels: int) -> list:
-    return [
-        nn.Conv2d(in_channels, out_channels, 3, stride=1, padding=1),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(),
-        nn.MaxPool2d(2, stride=2),
-    ]
+def conv_stack(num_blocks: int) -> nn.Sequential:
+    """`num_blocks` x (3x3 conv, batch norm, ReLU, 2x2 max-pool), 64 channels: the official `features`."""
+    layers = []
+    for block in range(num_blocks):
+        layers += [
+            nn.Conv2d(1 if block == 0 else CONV_CHANNELS, CONV_CHANNELS, 3, stride=1, padding=1),
+            nn.BatchNorm2d(CONV_CHANNELS),
+            nn.ReLU(),
+            nn.MaxPool2d(2, stride=2),
+        ]
+    return nn.Sequential(*layers)
 
 
 class AudioNTT2020(nn.Module):
@@ -33,10 +37,7 @@ class AudioNTT2020(nn.Module):
             raise ValueError(f"n_mels must be a multiple of {self.time_stride}, got {config.n_mels}")
         self.config = config
         self.embedding_size = config.d
-        layers = conv_block(1, CONV_CHANNELS)
-        for _ in range(CONV_BLOCKS - 1):
-            layers += conv_block(CONV_CHANNELS, CONV_CHANNELS)
-        self.features = nn.Sequential(*layers)
+        self.features = conv_stack(CONV_BLOCKS)
         self.fc = nn.Sequential(
             nn.Linear(CONV_CHANNELS * (config.n_mels // self.time_stride), config.d),
             nn.ReLU(),

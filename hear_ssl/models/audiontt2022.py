@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..config import EncoderConfig
-from .audiontt2020 import CONV_CHANNELS, conv_block
+from .audiontt2020 import CONV_CHANNELS, conv_stack
 from .pooling import flatten_frequency, mean_max_pool
 
 CONV_BLOCKS = 2
@@ -27,10 +27,7 @@ class AudioNTT2022(nn.Module):
         conv_d = CONV_CHANNELS * (config.n_mels // self.time_stride)
         if config.d <= conv_d:
             raise ValueError(f"AudioNTT2022 needs d > {conv_d} (its conv features are part of the output)")
-        layers = conv_block(1, CONV_CHANNELS)
-        for _ in range(CONV_BLOCKS - 1):
-            layers += conv_block(CONV_CHANNELS, CONV_CHANNELS)
-        self.features = nn.Sequential(*layers)
+        self.features = conv_stack(CONV_BLOCKS)
         self.fc = nn.Sequential(
             nn.Linear(conv_d, config.mlp_hidden_d),
             nn.ReLU(),
