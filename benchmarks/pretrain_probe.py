@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""Quality gate for pretrained weights: a linear (logistic-regression) probe on HEAR scene tasks.
+"""Quality gate for pretrained weights: linear (logistic-regression) probes on HEAR tasks.
 
-For every scene task in --tasks-dir, embeds each clip once per model with the model's HEAR module
-(`get_scene_embeddings`), then fits a standardised logistic regression: k-fold tasks rotate the test fold
-(the next fold is the validation fold that picks the regularisation C), train/valid/test tasks pick C on
-valid and report test. Reports the task's primary metric (top-1 accuracy for these tasks).
+Scene tasks: embeds each clip once per model with the model's HEAR module (`get_scene_embeddings`), then
+fits a standardised logistic regression: k-fold tasks rotate the test fold (the next fold is the
+validation fold that picks the regularisation C), train/valid/test tasks pick C on valid and report test.
+Reports the task's primary metric (top-1 accuracy for these tasks).
+
+Event tasks: a frame-level probe. Every timestamp embedding (`get_timestamp_embeddings`, one per 50 ms)
+is labelled with the classes whose events cover its timestamp; one standardised logistic regression per
+class (multi-label), C picked on valid, refitted on train + valid; reports the frame-level average
+precision averaged over classes ("frame_mAP"), a threshold-free proxy for heareval's event F-measure,
+which needs post-processing the probe does not do.
 
 Models are given as LABEL=MODULE:PATH (PATH "" = the module's bundled default), e.g.
     byol=byol_a:weights/hear-ssl-byol-audiontt2020-d2048.safetensors
 `--random LABEL=MODULE:PATH` adds the same model with its encoder randomly re-initialised (same
 front-end and normalisation), `--logmel` adds a plain log-mel baseline: per band mean and std over time
-of the normalised log-mel (128 dims). Event (timestamp) tasks are skipped: they need a frame-level probe.
+of the normalised log-mel (128 dims; for event tasks the same statistics over 160 ms around each 50 ms
+timestamp).
 
     python benchmarks/pretrain_probe.py --tasks-dir ../shared/hear-tasks --model ... --random ... --logmel \
         --out probe.json
@@ -19,6 +26,7 @@ of the normalised log-mel (128 dims). Event (timestamp) tasks are skipped: they 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import json
 import sys
@@ -31,12 +39,18 @@ import torch
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
+# Event probe: timestamps every 50 ms; the log-mel baseline pools 160 ms (16 frames of 10 ms) around each.
+EVENT_HOP_MS = 50.0
+LOGMEL_EVENT_FRAMES = 16
+
+
 def read_task(task_dir: Path):
+    """The task's metadata and its labels per (split, file): a class name (scene) or a list of events."""
     meta = json.loads((task_dir / "task_metadata.json").read_text())
     labels = {}
     for split in meta["splits"]:
         for name, label in json.loads((task_dir / f"{split}.json").read_text()).items():
-            labels[(split, name)] = label[0]
+            labels[(split, name)] = label[0] if meta["embedding_type"] == "scene" else label
     return meta, labels
 
 
@@ -65,6 +79,20 @@ class LogMelBaseline:
             x = (self.frontend(clips) - self.mean) / self.std
         return torch.cat([x.mean(-1), x.std(-1)], dim=1)
 
+    def timestamps(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std per band over 160 ms centred on every 50-ms timestamp: (B, T, 128), (B, T) ms."""
+        with torch.no_grad():
+            x = (self.frontend(clips) - self.mean) / self.std  # (B, bands, frames), 10-ms hop, frame i at 10 i ms
+        hop = int(EVENT_HOP_MS / 10)
+        half = LOGMEL_EVENT_FRAMES // 2
+        padded = torch.nn.functional.pad(x, (half, half), mode="replicate")
+        pool = torch.nn.functional.avg_pool1d
+        mean = pool(padded, LOGMEL_EVENT_FRAMES, stride=hop)
+        var = (pool(padded**2, LOGMEL_EVENT_FRAMES, stride=hop) - mean**2).clamp(min=0)
+        frames = torch.cat([mean, var.sqrt()], dim=1).transpose(1, 2)
+        times = torch.arange(frames.shape[1], dtype=torch.float64) * EVENT_HOP_MS
+        return frames, times.expand(frames.shape[0], -1)
+
 
 def hear_model(spec: str, randomise: bool):
     label, _, target = spec.partition("=")
@@ -79,7 +107,18 @@ def hear_model(spec: str, randomise: bool):
         torch.manual_seed(0)
         model.encoder.load_state_dict(build_encoder(model.encoder_config).state_dict())
     model.eval()
-    return label, lambda clips: module.get_scene_embeddings(clips, model), model
+    return Embedder(
+        label,
+        lambda clips: module.get_scene_embeddings(clips, model),
+        lambda clips: module.get_timestamp_embeddings(clips, model),
+    )
+
+
+class Embedder:
+    """A probed representation: scene embeddings for scene tasks, timestamp embeddings for event tasks."""
+
+    def __init__(self, label, scene, timestamps):
+        self.label, self.scene, self.timestamps = label, scene, timestamps
 
 
 def embed_all(fn, clips: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -87,6 +126,26 @@ def embed_all(fn, clips: np.ndarray, batch: int = 64) -> np.ndarray:
     for start in range(0, len(clips), batch):
         out.append(fn(torch.from_numpy(clips[start : start + batch])).float().numpy())
     return np.concatenate(out)
+
+
+def embed_frames(fn, clips: np.ndarray, batch: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamp embeddings of every clip: (clips, T, D) and their times in ms (clips, T)."""
+    frames, times = [], []
+    with torch.no_grad():
+        for start in range(0, len(clips), batch):
+            emb, ts = fn(torch.from_numpy(clips[start : start + batch]))
+            frames.append(emb.float().cpu().numpy())
+            times.append(ts.double().cpu().numpy())
+    return np.concatenate(frames), np.concatenate(times)
+
+
+def frame_targets(times: np.ndarray, events: list, classes: list[str]) -> np.ndarray:
+    """(T, classes) 0/1: a class is on at a timestamp inside one of its events [start, end)."""
+    target = np.zeros((len(times), len(classes)), dtype=np.float32)
+    for event in events:
+        on = (times >= event["start"]) & (times < event["end"])
+        target[on, classes.index(event["label"])] = 1
+    return target
 
 
 def probe(embeddings: np.ndarray, labels: list[str], keys: list, meta: dict) -> float:
@@ -116,6 +175,33 @@ def probe(embeddings: np.ndarray, labels: list[str], keys: list, meta: dict) -> 
     return float(np.mean(scores))
 
 
+def event_probe(frames: np.ndarray, times: np.ndarray, labels: list, keys: list) -> float:
+    """Frame-level multi-label probe: per-class logistic regression, C on valid; test mean average precision."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+    from sklearn.preprocessing import StandardScaler
+
+    classes = sorted({event["label"] for events in labels for event in events})
+    x = frames.reshape(-1, frames.shape[-1])
+    y = np.concatenate([frame_targets(t, events, classes) for t, events in zip(times, labels)])
+    split_of = np.repeat([k[0] for k in keys], frames.shape[1])
+
+    def fit_score(train_mask, eval_mask, c):
+        scaler = StandardScaler().fit(x[train_mask])
+        train_x, eval_x = scaler.transform(x[train_mask]), scaler.transform(x[eval_mask])
+        precisions = []
+        for k in range(len(classes)):
+            if not y[eval_mask, k].any():
+                continue  # average precision is undefined without a positive frame
+            clf = LogisticRegression(C=c, max_iter=500).fit(train_x, y[train_mask, k])
+            precisions.append(average_precision_score(y[eval_mask, k], clf.decision_function(eval_x)))
+        return float(np.mean(precisions))
+
+    train, valid, test = (split_of == name for name in ("train", "valid", "test"))
+    best_c = max(C_GRID, key=lambda c: fit_score(train, valid, c))
+    return fit_score(train | valid, test, best_c)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks-dir", type=Path, required=True)
@@ -123,48 +209,47 @@ def main(argv=None) -> int:
     parser.add_argument("--random", action="append", default=[], help="LABEL=MODULE:PATH, encoder re-initialised")
     parser.add_argument("--logmel", action="store_true", help="add the plain log-mel baseline")
     parser.add_argument("--logmel-stats", type=float, nargs=2, default=(-5.4919195, 5.0389895), metavar=("MEAN", "STD"))
+    parser.add_argument("--tasks", nargs="+", default=["*"], metavar="PATTERN", help="task folder name patterns")
     parser.add_argument("--out", type=Path, help="write results as JSON")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    models = [hear_model(s, False) for s in args.model] + [hear_model(s, True) for s in args.random]
-    embedders = [(label, fn) for label, fn, _ in models]
+    embedders = [hear_model(s, False) for s in args.model] + [hear_model(s, True) for s in args.random]
     if args.logmel:
-        embedders.append(("log-mel", LogMelBaseline(*args.logmel_stats).embed))
-    results: dict = {"tasks": {}, "skipped": {}}
-    for task_dir in sorted(p for p in args.tasks_dir.iterdir() if (p / "task_metadata.json").is_file()):
+        baseline = LogMelBaseline(*args.logmel_stats)
+        embedders.append(Embedder("log-mel", baseline.embed, baseline.timestamps))
+    results: dict = {"tasks": {}}
+    task_dirs = [p for p in sorted(args.tasks_dir.iterdir()) if (p / "task_metadata.json").is_file()]
+    for task_dir in [p for p in task_dirs if any(fnmatch.fnmatch(p.name, pattern) for pattern in args.tasks)]:
         meta, labels = read_task(task_dir)
-        if meta["embedding_type"] != "scene":
-            results["skipped"][meta["task_name"]] = "event task: needs a frame-level (timestamp) probe"
-            continue
+        is_event = meta["embedding_type"] == "event"
         keys, clips, y = load_clips(task_dir, meta, labels)
         row = {}
-        for label, fn in embedders:
+        for embedder in embedders:
             started = time.time()
-            emb = embed_all(fn, clips)
-            row[label] = {
-                "score": probe(emb, y, keys, meta),
-                "embed_s": round(time.time() - started, 1),
-                "dim": emb.shape[1],
-            }
-            print(
-                f"{meta['task_name']:<20} {label:<22} {row[label]['score']:.3f}  ({row[label]['embed_s']} s)",
-                flush=True,
-            )
-        results["tasks"][meta["task_name"]] = {"metric": meta["evaluation"][0], "scores": row}
+            if is_event:
+                frames, times = embed_frames(embedder.timestamps, clips)
+                embedded = time.time() - started
+                score, dim = event_probe(frames, times, y, keys), frames.shape[-1]
+            else:
+                emb = embed_all(embedder.scene, clips)
+                embedded = time.time() - started
+                score, dim = probe(emb, y, keys, meta), emb.shape[1]
+            row[embedder.label] = {"score": score, "embed_s": round(embedded, 1), "dim": dim}
+            print(f"{meta['task_name']:<20} {embedder.label:<22} {score:.3f}  ({round(embedded, 1)} s)", flush=True)
+        metric = "frame_mAP" if is_event else meta["evaluation"][0]
+        results["tasks"][meta["task_name"]] = {"metric": metric, "scores": row}
     if args.out:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
-    labels = [label for label, _ in embedders]
+    labels = [embedder.label for embedder in embedders]
     print("\n| task | " + " | ".join(labels) + " |")
     print("| --- |" + " --- |" * len(labels))
     for task, info in results["tasks"].items():
         print(
             f"| {task} ({info['metric']}) | " + " | ".join(f"{info['scores'][l]['score']:.3f}" for l in labels) + " |"
         )
-    for task, reason in results["skipped"].items():
-        print(f"skipped {task}: {reason}")
     return 0
 
 

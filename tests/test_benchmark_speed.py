@@ -1,27 +1,18 @@
 """benchmarks/embed_speed.py: its naive baseline computes real timestamp embeddings, and a tiny run reports."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 
 from hear_ssl.hear import make_embedder
 from hear_ssl.registry import get_spec
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "embed_speed.py"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("embed_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .benchmark_scripts import load_benchmark
 
 
 def test_naive_loop_equals_engine_for_window_by_window_model():
     """For CvT the engine also encodes window by window, so the baseline must give the same numbers."""
-    bench = load_benchmark()
+    bench = load_benchmark("embed_speed")
     torch.manual_seed(0)
     model = make_embedder(get_spec("byol-s-cvt"))
     audio = 0.1 * torch.randn(2, 4800, generator=torch.Generator().manual_seed(0))
@@ -35,7 +26,7 @@ def test_naive_loop_equals_engine_for_window_by_window_model():
 
 
 def test_tiny_cpu_run_writes_a_table_and_json(tmp_path, capsys):
-    bench = load_benchmark()
+    bench = load_benchmark("embed_speed")
     out = tmp_path / "speed.json"
     argv = "--devices cpu --models byol-a-512 --cpu-clips 2 --cpu-seconds 1 --repeats 1 --naive-windows 3".split()
     argv += ["--threads", "0", "--json", str(out)]

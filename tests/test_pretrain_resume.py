@@ -56,3 +56,13 @@ def test_config_validation_names_every_problem():
         PretrainConfig(objective="simclr", batch_size=1)
     with pytest.raises(ValueError, match="n_mels"):
         PretrainConfig(encoder=EncoderConfig(n_mels=128))
+    with pytest.raises(ValueError, match=r"crop_freq_scale must be two numbers 0 < low <= high, got \(1.5, 0.6\)"):
+        PretrainConfig(crop_freq_scale=(1.5, 0.6))
+
+
+def test_checkpoints_without_crop_scales_resume_with_byol_a_defaults():
+    """Runs saved before the crop scales became settings trained with BYOL-A's (0.6, 1.5) on both axes."""
+    saved = PretrainConfig().to_dict()
+    del saved["crop_freq_scale"], saved["crop_time_scale"]
+    restored = PretrainConfig.from_dict(saved)
+    assert restored.crop_freq_scale == restored.crop_time_scale == (0.6, 1.5)

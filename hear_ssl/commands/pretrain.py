@@ -54,7 +54,7 @@ SCALAR_FLAGS = {
     "checkpoint_every": (int, "steps between checkpoints"),
     "log_every": (int, "steps between log.csv rows"),
 }
-TUPLE_FLAGS = {"expander_dims": int, "vicreg_weights": float}
+TUPLE_FLAGS = {"expander_dims": int, "vicreg_weights": float, "crop_freq_scale": float, "crop_time_scale": float}
 ENCODER_FLAGS = {
     "arch": (str, "audiontt2020, audiontt2022 or cvt"),
     "d": (int, "embedding size of the AudioNTT encoders"),

@@ -58,6 +58,10 @@ class PretrainConfig:
     mixup_ratio: float = 0.4
     mixup_memory: int = 2048
     fader_gain: float = 1.0
+    # Random resize crop: box size / crop size ranges. (1.0, 1.0) on the frequency axis keeps pitch
+    # (no stretching along mel bands), which BYOL-A's default (0.6, 1.5) teaches the encoder to ignore.
+    crop_freq_scale: tuple = (0.6, 1.5)
+    crop_time_scale: tuple = (0.6, 1.5)
     # run
     seed: int = 42
     dtype: str = "auto"  # auto = bfloat16 autocast on CUDA, float32 on CPU
@@ -67,7 +71,7 @@ class PretrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        for name in ("expander_dims", "vicreg_weights"):
+        for name in ("expander_dims", "vicreg_weights", "crop_freq_scale", "crop_time_scale"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if isinstance(self.encoder, dict):
             object.__setattr__(self, "encoder", EncoderConfig.from_dict(self.encoder))
@@ -86,6 +90,10 @@ class PretrainConfig:
             problems.append("batch_size must be at least 2 (the losses use batch statistics)")
         if self.max_steps < 1 or self.grad_accum < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             problems.append("max_steps, grad_accum, checkpoint_every and log_every must be positive")
+        for name in ("crop_freq_scale", "crop_time_scale"):
+            scale = getattr(self, name)
+            if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+                problems.append(f"{name} must be two numbers 0 < low <= high, got {scale}")
         if self.encoder.n_mels != self.frontend.n_mels:
             problems.append(f"encoder n_mels {self.encoder.n_mels} != front-end n_mels {self.frontend.n_mels}")
         if problems:

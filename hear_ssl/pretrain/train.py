@@ -205,7 +205,7 @@ def _pretrain(config: PretrainConfig, device: str, context) -> Path:
     autocast = torch.autocast(device_type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
     augment = BYOLAugment(
         memory_size=config.mixup_memory, mixup_ratio=config.mixup_ratio, fader_gain=config.fader_gain,
-        seed=config.seed * 1000 + context.rank,
+        freq_scale=config.crop_freq_scale, time_scale=config.crop_time_scale, seed=config.seed * 1000 + context.rank,
     )  # fmt: skip
     norm_mean, norm_std = stats.mean, stats.std
 

@@ -1,0 +1,53 @@
+"""benchmarks/pretrain_probe.py's frame-level probe: targets, log-mel timestamps and the event score."""
+
+import numpy as np
+import torch
+
+from .benchmark_scripts import load_benchmark
+
+
+def load_probe():
+    return load_benchmark("pretrain_probe")
+
+
+def test_frame_targets_mark_timestamps_inside_each_event():
+    probe = load_probe()
+    times = np.arange(0, 1000, 50.0)
+    events = [{"label": "b", "start": 100.0, "end": 250.0}, {"label": "a", "start": 900.0, "end": 2000.0}]
+    target = probe.frame_targets(times, events, ["a", "b"])
+    assert target.shape == (20, 2)
+    assert times[target[:, 1] == 1].tolist() == [100.0, 150.0, 200.0]  # end is exclusive
+    assert times[target[:, 0] == 1].tolist() == [900.0, 950.0]
+
+
+def test_logmel_timestamps_are_aligned_with_the_sound():
+    """A 1-s tone from 1.0 s to 2.0 s must be loud exactly at the timestamps inside it."""
+    probe = load_probe()
+    sr = 16000
+    audio = torch.zeros(1, 3 * sr)
+    t = torch.arange(sr) / sr
+    audio[0, sr : 2 * sr] = 0.5 * torch.sin(2 * torch.pi * 1000 * t)
+    frames, times = probe.LogMelBaseline(0.0, 1.0).timestamps(audio)
+    assert frames.shape == (1, 61, 128)
+    assert times[0, :3].tolist() == [0.0, 50.0, 100.0]
+    loudness = frames[0, :, :64].mean(-1)
+    quiet, loud = loudness < loudness.min() + 1, loudness > loudness.max() - 1
+    assert times[0][loud].min() >= 1000 - 100 and times[0][loud].max() <= 2000 + 100
+    assert quiet[times[0] < 850].all() and quiet[times[0] > 2150].all()
+
+
+def test_event_probe_scores_separable_frames_near_one_and_noise_near_chance():
+    probe = load_probe()
+    rng = np.random.default_rng(0)
+    keys = [(split, f"{split}{i}.wav") for split, n in (("train", 6), ("valid", 2), ("test", 2)) for i in range(n)]
+    times = np.tile(np.arange(0, 2000, 50.0), (len(keys), 1))
+    labels = [[{"label": "x", "start": 500.0, "end": 1000.0}, {"label": "y", "start": 1200.0, "end": 1600.0}]] * len(
+        keys
+    )
+    noise = rng.normal(size=(len(keys), times.shape[1], 8)).astype(np.float32)
+    informative = noise.copy()
+    for i, events in enumerate(labels):
+        for k, event in enumerate(events):
+            informative[i, (times[i] >= event["start"]) & (times[i] < event["end"]), k] += 4
+    assert probe.event_probe(informative, times, labels, keys) > 0.95
+    assert probe.event_probe(noise, times, labels, keys) < 0.6
