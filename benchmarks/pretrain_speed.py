@@ -51,7 +51,7 @@ def measure_step(objective: str, encoder: str, batch: int, steps: int, device: s
     from hear_ssl.config import EncoderConfig
     from hear_ssl.pretrain.config import PretrainConfig
     from hear_ssl.pretrain.learner import Learner
-    from hear_ssl.pretrain.train import autocast_dtype, objective_loss
+    from hear_ssl.pretrain.train import autocast_dtype, forward_loss
     from hear_ssl.ssl.augment import BYOLAugment, normalize_batch
     from hear_ssl.ssl.ema import ema_update, make_target
     from hear_ssl.ssl.handcrafted import logmel_features, num_torch_features
@@ -73,12 +73,7 @@ def measure_step(objective: str, encoder: str, batch: int, steps: int, device: s
         view1, view2 = normalize_batch(view1), normalize_batch(view2)
         targets = learner.standardiser(logmel_features(raw)) if objective == "hybrid" else None
         with torch.autocast(kind, dtype=amp, enabled=amp is not None):
-            out = learner(view1, view2)
-            projection = None
-            if target is not None:
-                with torch.no_grad():
-                    projection = target(torch.cat([view1, view2]))[1]
-            loss, _ = objective_loss(config, out, projection, targets)
+            loss, _ = forward_loss(config, learner, target, view1, view2, targets)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -157,6 +152,9 @@ def main(argv=None) -> int:
         pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     else:
         pairs = [(o, e) for e in args.encoders.split(",") for o in args.objectives.split(",")]
+    unknown = sorted({e for _, e in pairs if e not in ENCODERS} | {o for o, _ in pairs if o not in OBJECTIVES})
+    if unknown:
+        raise SystemExit(f"unknown objective or encoder {unknown}; objectives {OBJECTIVES}, encoders {list(ENCODERS)}")
     rows = []
     for objective, encoder in pairs:
         cmd = [sys.executable, __file__, "--one", objective, encoder, "--device", device, "--dtype", args.dtype,

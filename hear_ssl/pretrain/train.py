@@ -157,6 +157,16 @@ def objective_loss(config: PretrainConfig, out: dict, target_projection, targets
     }
 
 
+def forward_loss(config: PretrainConfig, model, target, view1, view2, targets) -> tuple[torch.Tensor, dict]:
+    """One training forward: the online network on both views, the EMA target's projections (BYOL), the loss."""
+    out = model(view1, view2)
+    target_projection = None
+    if target is not None:
+        with torch.no_grad():
+            target_projection = target(torch.cat([view1, view2]))[1]
+    return objective_loss(config, out, target_projection, targets)
+
+
 def check_resumable(saved: dict, config: PretrainConfig) -> None:
     current, previous = config.to_dict(), PretrainConfig.from_dict(saved).to_dict()
     changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and previous[k] != current[k])
@@ -279,12 +289,7 @@ def _pretrain(config: PretrainConfig, device: str, context) -> Path:
             sync = nullcontext() if (not context.enabled or micro == config.grad_accum - 1) else model.no_sync()
             with sync:
                 with autocast:
-                    out = model(view1, view2)
-                    target_projection = None
-                    if target is not None:
-                        with torch.no_grad():
-                            target_projection = target(torch.cat([view1, view2]))[1]
-                    loss, parts = objective_loss(config, out, target_projection, targets)
+                    loss, parts = forward_loss(config, model, target, view1, view2, targets)
                 scaler.scale(loss / config.grad_accum).backward()
         if config.grad_clip > 0:
             scaler.unscale_(optimizer)
