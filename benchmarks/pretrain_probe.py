@@ -12,6 +12,9 @@ class (multi-label), C picked on valid, refitted on train + valid; reports the f
 precision averaged over classes ("frame_mAP"), a threshold-free proxy for heareval's event F-measure,
 which needs post-processing the probe does not do.
 
+Every row also reports the effective rank of the standardised embeddings ("erank", no labels used): how
+many directions the representation really spreads over; a collapsed one cannot probe well.
+
 Models are given as LABEL=MODULE:PATH (PATH "" = the module's bundled default), e.g.
     byol=byol_a:weights/hear-ssl-byol-audiontt2020-d2048.safetensors
 `--random LABEL=MODULE:PATH` adds the same model with its encoder randomly re-initialised (same
@@ -148,6 +151,20 @@ def frame_targets(times: np.ndarray, events: list, classes: list[str]) -> np.nda
     return target
 
 
+def effective_rank(embeddings: np.ndarray) -> float:
+    """exp(entropy) of the spectrum of the standardised embeddings: about k for k equally strong directions.
+
+    Self-supervised training that collapses most directions (BYOL early in training) scores far below
+    a random encoder here, which is what a linear probe on a fine-grained task like pitch then pays for.
+    """
+    x = embeddings.reshape(-1, embeddings.shape[-1]).astype(np.float64)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+    variance = np.linalg.svd(x, compute_uv=False) ** 2
+    share = variance / variance.sum()
+    share = share[share > 0]
+    return float(np.exp(-(share * np.log(share)).sum()))
+
+
 def probe(embeddings: np.ndarray, labels: list[str], keys: list, meta: dict) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -233,12 +250,15 @@ def main(argv=None) -> int:
                 frames, times = embed_frames(embedder.timestamps, clips)
                 embedded = time.time() - started
                 score, dim = event_probe(frames, times, y, keys), frames.shape[-1]
+                erank = effective_rank(frames[:, :: max(1, frames.shape[1] // 40)])  # ~40 frames per clip
             else:
                 emb = embed_all(embedder.scene, clips)
                 embedded = time.time() - started
                 score, dim = probe(emb, y, keys, meta), emb.shape[1]
-            row[embedder.label] = {"score": score, "embed_s": round(embedded, 1), "dim": dim}
-            print(f"{meta['task_name']:<20} {embedder.label:<22} {score:.3f}  ({round(embedded, 1)} s)", flush=True)
+                erank = effective_rank(emb)
+            row[embedder.label] = {"score": score, "embed_s": round(embedded, 1), "dim": dim, "erank": round(erank, 1)}
+            name = f"{meta['task_name']:<20} {embedder.label:<22}"
+            print(f"{name} {score:.3f}  erank {erank:6.1f}  ({round(embedded, 1)} s)", flush=True)
         metric = "frame_mAP" if is_event else meta["evaluation"][0]
         results["tasks"][meta["task_name"]] = {"metric": metric, "scores": row}
     if args.out:

@@ -51,3 +51,15 @@ def test_event_probe_scores_separable_frames_near_one_and_noise_near_chance():
             informative[i, (times[i] >= event["start"]) & (times[i] < event["end"]), k] += 4
     assert probe.event_probe(informative, times, labels, keys) > 0.95
     assert probe.event_probe(noise, times, labels, keys) < 0.6
+
+
+def test_effective_rank_counts_equally_strong_directions():
+    probe = load_probe()
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(5, 64))
+    low_rank = rng.normal(size=(2000, 5)) @ mixing  # 64 features spanning 5 directions
+    isotropic = rng.normal(size=(2000, 64))
+    assert 3.0 < probe.effective_rank(low_rank) < 5.5
+    assert probe.effective_rank(isotropic) > 55
+    # scaling single features changes nothing: the embeddings are standardised first
+    assert abs(probe.effective_rank(isotropic * np.arange(1, 65)) - probe.effective_rank(isotropic)) < 1e-6
