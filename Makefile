@@ -39,7 +39,7 @@ DEMO_WEIGHTS ?= $(wildcard ../shared/reference/AudioNTT2020-BYOLA-64x96d512.pth)
 DEMO_GRID    ?= faster
 DEMO_RUN     ?= demo/run
 demo: install-eval
-	$(PY) -m evaluation.demo --run-dir "$(DEMO_RUN)" --grid "$(DEMO_GRID)" \
+	$(PY) -m hear_ssl.evaluation.demo --run-dir "$(DEMO_RUN)" --grid "$(DEMO_GRID)" \
 		$(if $(DEMO_TASKS),--tasks-dir "$(DEMO_TASKS)") $(if $(DEMO_AUDIO),--audio "$(DEMO_AUDIO)") \
 		$(if $(DEMO_WEIGHTS),--reference-weights "$(DEMO_WEIGHTS)")
 

@@ -34,10 +34,13 @@ setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=find_packages(include=["hear_ssl", "hear_ssl.*", "evaluation", "evaluation.*"])
+    # The repository keeps evaluation/ and weights/ at the top (the layout users asked for), but they are
+    # installed inside the package's own namespace, so `pip install hear-ssl` never adds a top-level
+    # `evaluation` package that would shadow a user's own module of that name.
+    packages=find_packages(include=["hear_ssl", "hear_ssl.*"])
+    + ["hear_ssl.evaluation" + name[len("evaluation") :] for name in find_packages(include=["evaluation*"])]
     + ["hear_ssl.weights_bundle"],
-    # The top-level weights/ folder ships inside the package, so non-editable installs find the defaults.
-    package_dir={"hear_ssl.weights_bundle": "weights"},
+    package_dir={"hear_ssl.evaluation": "evaluation", "hear_ssl.weights_bundle": "weights"},
     package_data={"hear_ssl": ["py.typed"], "hear_ssl.weights_bundle": ["*.safetensors", "*.md"]},
     install_requires=[
         "torch>=2.1",

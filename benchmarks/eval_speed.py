@@ -1,7 +1,7 @@
 """Downstream evaluation speed and parity: heareval 2021.1.3 vs the fast engine, same embeddings, same run.
 
 For every task, the same heareval-format embeddings are copied twice; heareval's prediction runner
-(through the harness's compatibility layer) and `evaluation.downstream.run_task` each train, select
+(through the harness's compatibility layer) and `hear_ssl.evaluation.downstream.run_task` each train, select
 and test on their copy, in the same process, alternating when `--repeats` > 1 so that load changes on a
 shared machine hit both. Prints per task the wall times (medians), the ratio heareval / fast (median
 over repeats of the ratio within a repeat), both
@@ -34,8 +34,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from evaluation.downstream import run_task  # noqa: E402
-from evaluation.downstream.reference import (  # noqa: E402
+from hear_ssl.evaluation.downstream import run_task  # noqa: E402
+from hear_ssl.evaluation.downstream.reference import (  # noqa: E402
     fast_grid_summary,
     heareval_grid_summary,
     parity,
@@ -88,9 +88,9 @@ def embedding_folders(args):
     if args.embeddings_dir:
         root = args.embeddings_dir
     else:
-        from evaluation.embeddings import HearModel, compute_task_embeddings, is_done
-        from evaluation.modules import parse_module_spec
-        from evaluation.tasks import discover_tasks
+        from hear_ssl.evaluation.embeddings import HearModel, compute_task_embeddings, is_done
+        from hear_ssl.evaluation.modules import parse_module_spec
+        from hear_ssl.evaluation.tasks import discover_tasks
 
         spec = parse_module_spec(args.module)
         root = args.cache_dir / spec.slug

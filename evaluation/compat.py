@@ -1,6 +1,6 @@
 """Make heareval 2021.1.3 run on current torch and pytorch-lightning 1.9, inside the harness only.
 
-Nothing here runs on `import hear_ssl` or `import evaluation`: the patches are applied by the
+Nothing here runs on `import hear_ssl` or `import hear_ssl.evaluation`: the patches are applied by the
 `heareval_compat` context manager, which the prediction worker enters around heareval's code and
 leaves (restoring everything) afterwards. Each fix has a test in `tests/test_eval_compat.py` that
 runs heareval without it and sees the original failure.

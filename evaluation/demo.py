@@ -6,7 +6,7 @@ Which models: every registry model whose bundled default weights are present in 
 official BYOL-A d512 checkpoint when `--reference-weights` points at it (users bring that file; its
 license forbids redistribution). The demo says which models it found and why others are absent.
 
-    python -m evaluation.demo --tasks-dir ../shared/hear-tasks --reference-weights AudioNTT2020-BYOLA-64x96d512.pth
+    python -m hear_ssl.evaluation.demo --tasks-dir ../shared/hear-tasks --reference-weights AudioNTT2020-BYOLA-64x96d512.pth
 """
 
 import argparse
@@ -50,7 +50,7 @@ def bundled_specs():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m evaluation.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hear_ssl.evaluation.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--tasks-dir", default=None, help="a folder of HEAR tasks to use")
     parser.add_argument("--audio", default=None, help="class sub-folders of audio to build a demo task from")
     parser.add_argument("--reference-weights", default=None, help="official BYOL-A d512 checkpoint, if you have it")

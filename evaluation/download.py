@@ -4,7 +4,7 @@ The organisers publish the preprocessed tasks at 48 kHz on Zenodo (record 633251
 the older record 5887964 is linked from hearbenchmark.com), one `hear2021-<task folder>-48000.tar.gz`
 per task, each unpacking to `tasks/<task folder>/`. Other sample rates exist only in requester-pays
 buckets (gs://hear2021-archive/tasks/, s3://hear2021-archive/tasks/); the harness resamples 48 kHz
-on the fly instead (see `evaluation.resample`).
+on the fly instead (see `hear_ssl.evaluation.resample`).
 
 The record's file list (names, sizes, md5 checksums as Zenodo computes and publishes them) is read
 from the Zenodo API before downloading. Checksums also published elsewhere by dataset users are pinned

@@ -42,7 +42,7 @@ def run_predictions(
     Parameters
     ----------
     embed_task_dir : str or Path
-        A task folder in heareval's embedding format (see `evaluation.embeddings`).
+        A task folder in heareval's embedding format (see `hear_ssl.evaluation.embeddings`).
     lightning_dir : str or Path
         Where Lightning's logs and checkpoints go; deleted at the end unless `keep_logs`.
     grid : {"default", "fast", "faster"}
@@ -54,7 +54,7 @@ def run_predictions(
     keep_logs : bool
         Keep the Lightning folder (for debugging a task).
     fixes : iterable of str
-        Compat fixes to apply (all by default; see `evaluation.compat`).
+        Compat fixes to apply (all by default; see `hear_ssl.evaluation.compat`).
 
     Returns
     -------

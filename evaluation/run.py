@@ -2,9 +2,9 @@
 
 `evaluate()` is what `hear-ssl evaluate` calls. It checks every task first (all problems at once),
 records the run's protocol in `run.json`, then runs each unfinished (model, task) unit in a worker
-process (`evaluation.worker`), up to `jobs` at a time, with a progress bar over units. Rerunning the
+process (`hear_ssl.evaluation.worker`), up to `jobs` at a time, with a progress bar over units. Rerunning the
 same command resumes: finished units are skipped, interrupted ones are redone from their last
-finished stage (see `evaluation.state`).
+finished stage (see `hear_ssl.evaluation.state`).
 """
 
 import ctypes
@@ -74,7 +74,7 @@ def evaluate(
     jobs : int
         Units run at once. Each worker gets `cpu_count // jobs` threads and, with GPUs, one GPU.
     backend : str
-        Prediction backend (see `evaluation.worker.BACKENDS`).
+        Prediction backend (see `hear_ssl.evaluation.worker.BACKENDS`).
     devices : list of int, optional
         GPU indices to spread workers over; default: every visible GPU, none on a CPU machine.
     cache_dir : str or Path, optional
@@ -220,7 +220,7 @@ def _start_worker(job, unit, threads, gpu):
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "evaluation.worker", json.dumps(job)],
+        [sys.executable, "-m", "hear_ssl.evaluation.worker", json.dumps(job)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env=env,

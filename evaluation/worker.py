@@ -1,6 +1,6 @@
 """One (model, task) of a run, in its own process: embeddings, then predictions, then the result.
 
-The orchestrator (`evaluation.run`) starts `python -m evaluation.worker '<json>'` per unit. A process
+The orchestrator (`hear_ssl.evaluation.run`) starts `python -m hear_ssl.evaluation.worker '<json>'` per unit. A process
 per unit keeps heareval's compat patches, Lightning's global state and the model's memory out of
 the orchestrator, and lets a unit be killed (or crash) without touching the others.
 """
@@ -21,12 +21,12 @@ from .state import Unit, now
 
 # Prediction backends: name -> callable(embed_dir, lightning_dir, grid, grid_points, gpus, keep_logs)
 # that writes heareval's `test.predicted-scores.json` + `prediction-done.json` into embed_dir.
-# "fast" is heareval's protocol re-implemented with batched training (evaluation.downstream).
+# "fast" is heareval's protocol re-implemented with batched training (hear_ssl.evaluation.downstream).
 BACKENDS = {"heareval": predictions.run_predictions, "fast": downstream.run_predictions}
 
 
 def run_unit(job):
-    """Run the unfinished stages of one unit described by the `job` dict (see `evaluation.run`)."""
+    """Run the unfinished stages of one unit described by the `job` dict (see `hear_ssl.evaluation.run`)."""
     unit = Unit(Path(job["run_dir"]), job["model"], Path(job["task_dir"]).name)
     spec = ModuleSpec(**job["spec"])
     task_dir = Path(job["task_dir"])

@@ -11,10 +11,10 @@ import sys
 # name -> (module, one-line help). Nested groups (e.g. "tasks build") use a space.
 COMMANDS = {
     "embed": ("hear_ssl.commands.embed", "compute scene or timestamp embeddings of audio files"),
-    "evaluate": ("evaluation.commands.evaluate", "run HEAR modules over a folder of HEAR tasks"),
-    "report": ("evaluation.commands.report", "aggregate a run directory into tables and plots"),
-    "tasks build": ("evaluation.commands.tasks_build", "build a HEAR task from labelled audio"),
-    "tasks download": ("evaluation.commands.tasks_download", "download the official HEAR 2021 tasks"),
+    "evaluate": ("hear_ssl.evaluation.commands.evaluate", "run HEAR modules over a folder of HEAR tasks"),
+    "report": ("hear_ssl.evaluation.commands.report", "aggregate a run directory into tables and plots"),
+    "tasks build": ("hear_ssl.evaluation.commands.tasks_build", "build a HEAR task from labelled audio"),
+    "tasks download": ("hear_ssl.evaluation.commands.tasks_download", "download the official HEAR 2021 tasks"),
     "pretrain": ("hear_ssl.commands.pretrain", "self-supervised pretraining of an encoder"),
     "export": ("hear_ssl.commands.export", "export a training checkpoint as HEAR-ready weights"),
 }

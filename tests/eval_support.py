@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.embeddings import save_clip, write_split_memmap
+from hear_ssl.evaluation.embeddings import save_clip, write_split_memmap
 
 
 def subset_task(src, dst_root, per_split):

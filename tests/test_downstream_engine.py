@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.downstream.adam import StackedAdam
-from evaluation.downstream.events import FrameLayout
-from evaluation.downstream.grids import expand_grid, postprocessing_grid, sample_grid_points
-from evaluation.downstream.mlp import StackedMLP
-from evaluation.downstream.splits import data_splits
-from evaluation.downstream.trainer import Monitor, loss_per_model
+from hear_ssl.evaluation.downstream.adam import StackedAdam
+from hear_ssl.evaluation.downstream.events import FrameLayout
+from hear_ssl.evaluation.downstream.grids import expand_grid, postprocessing_grid, sample_grid_points
+from hear_ssl.evaluation.downstream.mlp import StackedMLP
+from hear_ssl.evaluation.downstream.splits import data_splits
+from hear_ssl.evaluation.downstream.trainer import Monitor, loss_per_model
 
 tp = pytest.importorskip("heareval.predictions.task_predictions", reason="heareval is installed by `make install-eval`")
 
@@ -235,7 +235,7 @@ def test_monitor_checkpoints_first_then_strict_improvements_and_never_nan():
 
 
 def test_sound_event_scores_equal_heareval_score_functions():
-    from evaluation.downstream.scoring import Scorer
+    from hear_ssl.evaluation.downstream.scoring import Scorer
 
     rng = np.random.default_rng(5)
     labels = ["door", "knock", "speech"]

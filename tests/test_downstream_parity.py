@@ -2,7 +2,7 @@
 
 The official BYOL-A d512 checkpoint embeds two shared tasks with the harness's embedding stage: the
 5-fold scene task fsdd_digits and the event task office_events. heareval 2021.1.3 (through the
-harness's compatibility layer) and `evaluation.downstream.run_task` then train, select and test on
+harness's compatibility layer) and `hear_ssl.evaluation.downstream.run_task` then train, select and test on
 the same folders with heareval's `faster` grid and a few grid points (the CI budget). Checked:
 
 - both pick the same grid configuration (the sampled points differ clearly in validation score);
@@ -21,8 +21,8 @@ import statistics
 
 import pytest
 
-from evaluation.downstream import run_task
-from evaluation.downstream.reference import comparable_hparams, primary_score, run_heareval
+from hear_ssl.evaluation.downstream import run_task
+from hear_ssl.evaluation.downstream.reference import comparable_hparams, primary_score, run_heareval
 
 SCENE, EVENT = "fsdd_digits-v1.0.0-full", "office_events-v1.0.0-full"
 GRID = "faster"
@@ -44,7 +44,7 @@ def _copy_top_level(src, dst):
 def embedded(tmp_path_factory, hear_tasks_dir, byola_d512_checkpoint):
     pytest.importorskip("heareval.predictions.task_predictions", reason="heareval is installed by `make install-eval`")
     import hear_ssl.byol_a as byol_a
-    from evaluation.embeddings import HearModel, compute_task_embeddings
+    from hear_ssl.evaluation.embeddings import HearModel, compute_task_embeddings
 
     root = tmp_path_factory.mktemp("downstream-parity")
     model = HearModel(byol_a, byol_a.load_model(str(byola_d512_checkpoint)), device="cpu")

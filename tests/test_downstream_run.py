@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.downstream import run_task
-from evaluation.downstream.__main__ import main as cli_main
-from evaluation.downstream.reference import primary_score
-from evaluation.downstream.run import DONE_FILE, GRID_FILE, SCORES_FILE
+from hear_ssl.evaluation.downstream import run_task
+from hear_ssl.evaluation.downstream.__main__ import main as cli_main
+from hear_ssl.evaluation.downstream.reference import primary_score
+from hear_ssl.evaluation.downstream.run import DONE_FILE, GRID_FILE, SCORES_FILE
 from tests.eval_support import embedding_task
 
 pytest.importorskip("heareval.score", reason="scores come from heareval (installed by `make install-eval`)")

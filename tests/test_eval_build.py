@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from evaluation.build import BuildError, build_task, clips_from_csv, clips_from_folders
-from evaluation.resample import audio_dir_for
-from evaluation.tasks import validate_task
+from hear_ssl.evaluation.build import BuildError, build_task, clips_from_csv, clips_from_folders
+from hear_ssl.evaluation.resample import audio_dir_for
+from hear_ssl.evaluation.tasks import validate_task
 
 
 def tone(path, freq, seconds, sr=22050):

@@ -9,8 +9,8 @@ pytest.importorskip("heareval")
 
 import torch  # noqa: E402
 
-from evaluation.compat import FIXES, heareval_compat  # noqa: E402
-from evaluation.predictions import run_predictions  # noqa: E402
+from hear_ssl.evaluation.compat import FIXES, heareval_compat  # noqa: E402
+from hear_ssl.evaluation.predictions import run_predictions  # noqa: E402
 
 from .eval_support import embedding_task  # noqa: E402
 
@@ -62,8 +62,8 @@ def test_patches_are_confined_to_the_context(tmp_path):
     import heareval.predictions.task_predictions as tp
     from pytorch_lightning.loops.fit_loop import FitLoop
 
-    import evaluation  # noqa: F401  importing the harness must not patch anything
-    import evaluation.run  # noqa: F401
+    import hear_ssl.evaluation  # noqa: F401  importing the harness must not patch anything
+    import hear_ssl.evaluation.run  # noqa: F401
 
     load, logger = torch.load, tp.CSVLogger
     assert "current_epoch" not in vars(FitLoop)

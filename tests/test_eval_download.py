@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from evaluation.download import ARCHIVES, DownloadError, download_file, download_tasks, extract_task
-from evaluation.tasks import validate_task
+from hear_ssl.evaluation.download import ARCHIVES, DownloadError, download_file, download_tasks, extract_task
+from hear_ssl.evaluation.tasks import validate_task
 
 from .eval_support import serve_files, subset_task
 
@@ -112,7 +112,7 @@ def test_unsafe_archive_members_are_refused(tmp_path, hear_tasks_dir):
 
 
 def test_catalogue_covers_the_benchmark():
-    from evaluation.leaderboard import OFFICIAL_TASKS
+    from hear_ssl.evaluation.leaderboard import OFFICIAL_TASKS
 
     assert set(ARCHIVES) == set(OFFICIAL_TASKS) and len(ARCHIVES) == 20
     assert len(set(OFFICIAL_TASKS.values())) == 19

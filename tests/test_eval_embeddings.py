@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.embeddings import HearModel, compute_task_embeddings, heareval_batch_size, labels_at_timestamps
+from hear_ssl.evaluation.embeddings import HearModel, compute_task_embeddings, heareval_batch_size, labels_at_timestamps
 
 from .eval_support import subset_task
 

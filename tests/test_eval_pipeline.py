@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.jsonio import read_json
+from hear_ssl.evaluation.jsonio import read_json
 
 from .eval_support import subset_task
 

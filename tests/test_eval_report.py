@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from evaluation.aggregate import collect
-from evaluation.jsonio import read_json, write_json
-from evaluation.leaderboard import OFFICIAL_TASKS, leaderboard_column, load_leaderboard
-from evaluation.report import write_report
+from hear_ssl.evaluation.aggregate import collect
+from hear_ssl.evaluation.jsonio import read_json, write_json
+from hear_ssl.evaluation.leaderboard import OFFICIAL_TASKS, leaderboard_column, load_leaderboard
+from hear_ssl.evaluation.report import write_report
 
 from .eval_support import serve_files
 

@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
-from evaluation.results import summarize_scores
-from evaluation.state import RunLock, Unit, check_run_config
+from hear_ssl.evaluation.results import summarize_scores
+from hear_ssl.evaluation.state import RunLock, Unit, check_run_config
 
 
 def test_a_run_directory_is_locked_while_in_use(tmp_path):
     with RunLock(tmp_path):
-        code = f"from evaluation.state import RunLock\nwith RunLock({str(tmp_path)!r}): pass"
+        code = f"from hear_ssl.evaluation.state import RunLock\nwith RunLock({str(tmp_path)!r}): pass"
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert other.returncode != 0 and "is in use by pid" in other.stderr
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

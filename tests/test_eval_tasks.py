@@ -6,9 +6,9 @@ import logging
 import pytest
 import soundfile as sf
 
-from evaluation.modules import parse_module_spec
-from evaluation.run import TaskProblems, evaluate
-from evaluation.tasks import discover_tasks, validate_task
+from hear_ssl.evaluation.modules import parse_module_spec
+from hear_ssl.evaluation.run import TaskProblems, evaluate
+from hear_ssl.evaluation.tasks import discover_tasks, validate_task
 
 from .eval_support import subset_task
 

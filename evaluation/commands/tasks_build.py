@@ -3,7 +3,7 @@
     hear-ssl tasks build --from-folders sounds/ --name my_sounds --out tasks/ [--folds 5]
     hear-ssl tasks build --from-csv events.csv --name my_events --out tasks/ --sample-rates 16000 48000
 
-See `evaluation.build` for the accepted inputs.
+See `hear_ssl.evaluation.build` for the accepted inputs.
 """
 
 import sys

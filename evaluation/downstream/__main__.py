@@ -1,4 +1,4 @@
-"""`python -m evaluation.downstream TASK_EMBEDDINGS_DIR...`: the fast engine on folders in heareval's format.
+"""`python -m hear_ssl.evaluation.downstream TASK_EMBEDDINGS_DIR...`: the fast engine on folders in heareval's format.
 
 The counterpart of `python -m heareval.predictions.runner`: same inputs, same output files, same
 `--grid` / `--grid-points` options; tasks that already have `prediction-done.json` are skipped unless
@@ -15,7 +15,7 @@ from .run import DONE_FILE, default_device, run_task
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m evaluation.downstream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hear_ssl.evaluation.downstream", description=__doc__.splitlines()[0])
     parser.add_argument("task_dirs", nargs="+", type=Path, help="task embedding folders (heareval format)")
     parser.add_argument("--grid", default="default", choices=GRID_NAMES)
     parser.add_argument("--grid-points", type=int, default=DEFAULT_GRID_POINTS)

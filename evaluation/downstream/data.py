@@ -1,6 +1,6 @@
 """Read one task's embeddings in heareval 2021.1.3's on-disk format into memory.
 
-The folder is what heareval's embedding runner (and `evaluation.embeddings`) writes and what
+The folder is what heareval's embedding runner (and `hear_ssl.evaluation.embeddings`) writes and what
 `heareval.predictions.runner` reads:
 
 - `task_metadata.json`, `labelvocabulary.csv` (`idx,label`), `<split>.json` (the task's labels);

@@ -25,7 +25,7 @@ _RESULT_LINE = re.compile(r" result: (\[.*\])\s*$")
 def run_heareval(embeddings_dir, grid="default", grid_points=8):
     """Run heareval 2021.1.3's prediction runner on a task folder (in place), via the harness.
 
-    Uses `evaluation.predictions.run_predictions`, which applies the compatibility fixes heareval needs
+    Uses `hear_ssl.evaluation.predictions.run_predictions`, which applies the compatibility fixes heareval needs
     on current torch / Lightning and keeps Lightning's checkpoints in a temporary folder.
 
     Returns

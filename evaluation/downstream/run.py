@@ -53,7 +53,7 @@ def run_task(
     Parameters
     ----------
     embeddings_dir : str or Path
-        One task's embeddings in heareval's format (see `evaluation.downstream.data`).
+        One task's embeddings in heareval's format (see `hear_ssl.evaluation.downstream.data`).
     grid : {"default", "fast", "faster"} or dict
         heareval's hyperparameter grid, or an explicit grid (dict of lists) overriding the default one.
     grid_points : int
@@ -213,7 +213,7 @@ def run_predictions(
     precision="fp32",
     progress=False,
 ):
-    """The harness's prediction-backend signature (see `evaluation.worker.BACKENDS`) around `run_task`.
+    """The harness's prediction-backend signature (see `hear_ssl.evaluation.worker.BACKENDS`) around `run_task`.
 
     `lightning_dir` and `keep_logs` exist for heareval's backend and are unused here (nothing is
     written outside the task folder); `gpus` (heareval's list of GPU indices) selects `cuda:<first>`.
