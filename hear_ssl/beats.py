@@ -35,31 +35,39 @@ class BEATsCheckpointInfo:
     finetuned: bool
 
 
-def _entry(name, filename, share, description, finetuned=False):
-    return BEATsCheckpointInfo(name, filename, f"https://1drv.ms/u/s!AqeByhGUtINrg{share}", description, finetuned)
-
-
-# The OneDrive links of `beats/README.md` (unilm @ 768a3c8); file names are those the downloads carry.
-CHECKPOINTS: dict[str, BEATsCheckpointInfo] = {
-    entry.name: entry
-    for entry in [
-        _entry("beats-iter1", "BEATs_iter1.pt", "cpmY7IHhgc9q0pT7Q?e=uQuisJ", "iteration 1 (random-projection tokenizer), AS2M pre-trained"),
-        _entry("beats-iter2", "BEATs_iter2.pt", "cpwwEGgUyiI-jQyQw?e=1rP1RI", "iteration 2, AS2M pre-trained"),
-        _entry("beats-iter3", "BEATs_iter3.pt", "cpxJUNDxg4eU0r-vA?e=qezPJ5", "iteration 3, AS2M pre-trained"),
-        _entry("beats-iter3-plus-as20k", "BEATs_iter3_plus_AS20K.pt", "cpvdNz8-aYim60CIg?e=53V8pg", "iteration 3+, tokenizer from AS20K fine-tuning"),
-        _entry("beats-iter3-plus-as2m", "BEATs_iter3_plus_AS2M.pt", "cpke6_lRSZEKD5j2Q?e=A3FpOf", "iteration 3+, tokenizer from AS2M fine-tuning"),
-        _entry("beats-iter1-ft-as2m-cpt1", "BEATs_iter1_finetuned_on_AS2M_cpt1.pt", "cpuRfRZmco2XulmFw?e=f2INHa", "iteration 1, AudioSet fine-tuned (527 classes), checkpoint 1", True),
-        _entry("beats-iter1-ft-as2m-cpt2", "BEATs_iter1_finetuned_on_AS2M_cpt2.pt", "cpyMlTmnRh0Wp_Qgg?e=sgzv8H", "iteration 1, AudioSet fine-tuned, checkpoint 2", True),
-        _entry("beats-iter2-ft-as2m-cpt1", "BEATs_iter2_finetuned_on_AS2M_cpt1.pt", "cp4l547zKa7xPqy8w?e=rsLdPr", "iteration 2, AudioSet fine-tuned, checkpoint 1", True),
-        _entry("beats-iter2-ft-as2m-cpt2", "BEATs_iter2_finetuned_on_AS2M_cpt2.pt", "cp5APbt_2bdIQvX0w?e=2cd2ry", "iteration 2, AudioSet fine-tuned, checkpoint 2", True),
-        _entry("beats-iter3-ft-as2m-cpt1", "BEATs_iter3_finetuned_on_AS2M_cpt1.pt", "cplb48ll1zIt82eWQ?e=XyxrX7", "iteration 3, AudioSet fine-tuned, checkpoint 1", True),
-        _entry("beats-iter3-ft-as2m-cpt2", "BEATs_iter3_finetuned_on_AS2M_cpt2.pt", "cptb4S-CeJnlJGtZA?e=2FyDy3", "iteration 3, AudioSet fine-tuned, checkpoint 2", True),
-        _entry("beats-iter3-plus-as20k-ft-as2m-cpt1", "BEATs_iter3_plus_AS20K_finetuned_on_AS2M_cpt1.pt", "cp2YHUCT1uZx2Kysw?e=nvu1Dw", "iteration 3+ (AS20K), AudioSet fine-tuned, checkpoint 1", True),
-        _entry("beats-iter3-plus-as20k-ft-as2m-cpt2", "BEATs_iter3_plus_AS20K_finetuned_on_AS2M_cpt2.pt", "cp092af0h7P3kXKFA?e=kUkPhN", "iteration 3+ (AS20K), AudioSet fine-tuned, checkpoint 2", True),
-        _entry("beats-iter3-plus-as2m-ft-as2m-cpt1", "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt1.pt", "cpoZecQbiXeaUjN8A?e=DasbeC", "iteration 3+ (AS2M), AudioSet fine-tuned, checkpoint 1", True),
-        _entry("beats-iter3-plus-as2m-ft-as2m-cpt2", "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt", "cpj8ujXH1YUtxooEg?e=E9Ncea", "iteration 3+ (AS2M), AudioSet fine-tuned, checkpoint 2", True),
-    ]
+ONEDRIVE = "https://1drv.ms/u/s!AqeByhGUtINrg"
+# The links of `beats/README.md` (unilm @ 768a3c8), per pre-training iteration: the pre-trained model, then the
+# two AudioSet (AS2M, 527 classes) fine-tuned checkpoints. File names are those the downloads carry.
+_RELEASES = {
+    "iter1": ("random-projection tokenizer", "cpmY7IHhgc9q0pT7Q?e=uQuisJ",
+              "cpuRfRZmco2XulmFw?e=f2INHa", "cpyMlTmnRh0Wp_Qgg?e=sgzv8H"),
+    "iter2": ("Tokenizer_iter2", "cpwwEGgUyiI-jQyQw?e=1rP1RI",
+              "cp4l547zKa7xPqy8w?e=rsLdPr", "cp5APbt_2bdIQvX0w?e=2cd2ry"),
+    "iter3": ("Tokenizer_iter3", "cpxJUNDxg4eU0r-vA?e=qezPJ5",
+              "cplb48ll1zIt82eWQ?e=XyxrX7", "cptb4S-CeJnlJGtZA?e=2FyDy3"),
+    "iter3_plus_AS20K": ("Tokenizer_iter3+ (AS20K)", "cpvdNz8-aYim60CIg?e=53V8pg",
+                         "cp2YHUCT1uZx2Kysw?e=nvu1Dw", "cp092af0h7P3kXKFA?e=kUkPhN"),
+    "iter3_plus_AS2M": ("Tokenizer_iter3+ (AS2M)", "cpke6_lRSZEKD5j2Q?e=A3FpOf",
+                        "cpoZecQbiXeaUjN8A?e=DasbeC", "cpj8ujXH1YUtxooEg?e=E9Ncea"),
 }  # fmt: skip
+
+
+def _release_entries():
+    for stem, (tokenizer, pretrained, *finetuned) in _RELEASES.items():
+        name = "beats-" + stem.lower().replace("_", "-")
+        about = f"BEATs {stem.replace('_plus_', '+ ')}, AudioSet-2M pre-trained with {tokenizer}"
+        yield BEATsCheckpointInfo(name, f"BEATs_{stem}.pt", ONEDRIVE + pretrained, about, False)
+        for number, share in enumerate(finetuned, start=1):
+            yield BEATsCheckpointInfo(
+                f"{name}-ft-as2m-cpt{number}",
+                f"BEATs_{stem}_finetuned_on_AS2M_cpt{number}.pt",
+                ONEDRIVE + share,
+                f"{about}, fine-tuned on AudioSet-2M (527 classes), checkpoint {number}",
+                True,
+            )
+
+
+CHECKPOINTS: dict[str, BEATsCheckpointInfo] = {entry.name: entry for entry in _release_entries()}
 MODEL_NAMES = tuple(CHECKPOINTS)
 
 
