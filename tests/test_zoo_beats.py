@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import hear_ssl.beats as beats
+from hear_ssl.beats_config import BEATS_BASE, SUPPORTED_ACTIVATIONS
 from hear_ssl.frontends.kaldi_fbank import KaldiFbank, normalise_beats_fbank
-from hear_ssl.models.beats import BEATs, BEATsConfig, load_beats_checkpoint, relative_position_buckets
+from hear_ssl.models.beats import ACTIVATIONS, BEATs, BEATsConfig, load_beats_checkpoint, relative_position_buckets
 from hear_ssl.weights import CheckpointError
 
 CLIPS = ["a_3s", "b_1p37s", "c_batch2_1s"]
@@ -276,6 +277,7 @@ def test_bad_audio_is_a_clear_error(model, audio, error, message):
 
 
 def test_config_from_cfg(fixture):
+    assert set(ACTIVATIONS) == set(SUPPORTED_ACTIVATIONS)
     config = BEATsConfig.from_cfg({**fixture["config"], "some_future_option": 3})
     assert config.ignored_keys == ("some_future_option",) and config.encoder_layers == 2
     assert config.to_cfg() == fixture["config"]
@@ -285,6 +287,14 @@ def test_config_from_cfg(fixture):
         BEATsConfig.from_cfg({k: v for k, v in fixture["config"].items() if k != "input_patch_size"})
     with pytest.raises(CheckpointError, match="activation_fn"):
         BEATsConfig.from_cfg({**fixture["config"], "activation_fn": "glu"})
+
+
+def test_released_shape_registry_protocol():
+    assert 89e6 < BEATS_BASE.num_parameters() < 92e6  # the paper's 90 M
+    assert BEATS_BASE.embedding_size == 768 and "12 layers" in BEATS_BASE.describe()
+    assert BEATS_BASE.describe_timestamps().startswith("160 ms")
+    # The registry imports the config module: importing it first must not close an import cycle.
+    assert subprocess.run([sys.executable, "-c", "import hear_ssl.beats_config"]).returncode == 0
 
 
 def test_no_bundled_default_says_where_to_download():

@@ -29,6 +29,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
+from ..beats_config import BEATS_FBANK, BEATsFbank
 from ..frontends.kaldi_fbank import (
     FRAME_SHIFT,
     NUM_MEL_BINS,
@@ -66,6 +67,8 @@ class BEATsEmbedder(nn.Module):
         Audio per encoder pass across clips (default 40 s on CPU, 640 s on CUDA).
     labels : dict, optional
         Class names of a fine-tuned checkpoint (`label_dict`), index -> name.
+    processing : BEATsFbank
+        The fbank normalisation statistics (BEATs' own by default).
     """
 
     sample_rate = SAMPLE_RATE
@@ -79,11 +82,12 @@ class BEATsEmbedder(nn.Module):
         batch_seconds: float | None = None,
         labels: dict[int, str] | None = None,
         name: str = "beats",
+        processing: BEATsFbank = BEATS_FBANK,
     ):
         super().__init__()
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-        self.name, self.precision, self.labels = name, precision, labels
+        self.name, self.precision, self.labels, self.processing = name, precision, labels, processing
         self.frontend = KaldiFbank()
         self.model = model.eval()
         self.layers = self._resolve_layer(layer, model.num_layers)
@@ -178,7 +182,9 @@ class BEATsEmbedder(nn.Module):
             start_sample, stop_sample = frame_sample_span(first * frames, end * frames)
             pieces = []
             for group in audio[:, start_sample:stop_sample].split(per_group):
-                fbank = normalise_beats_fbank(self.frontend(group))  # exactly (end - first) * 16 frames
+                fbank = normalise_beats_fbank(
+                    self.frontend(group), self.processing
+                )  # exactly (end - first) * 16 frames
                 with self._autocast(group.device):
                     outputs = self.model.layer_outputs(fbank, max(layers) + 1)
                     selected = torch.cat([outputs[i] for i in layers], dim=-1)

@@ -1,4 +1,4 @@
-"""Kaldi-compatible log mel filterbank in pure torch, batched, plus BEATs' normalisation.
+"""Kaldi-compatible log mel filterbank in pure torch, batched, plus BEATs' normalisation of it.
 
 Reproduces `torchaudio.compliance.kaldi.fbank` with the settings BEATs calls it with (`beats/BEATs.py:118-131`):
 16 kHz audio scaled by 2^15 (int16 range), 25-ms frames every 10 ms with snip edges (no padding: a frame
@@ -17,6 +17,8 @@ import math
 import torch
 from torch import nn
 
+from ..beats_config import BEATS_FBANK, BEATsFbank
+
 SAMPLE_RATE = 16000
 FRAME_LENGTH = 400  # 25 ms
 FRAME_SHIFT = 160  # 10 ms
@@ -26,10 +28,6 @@ LOW_FREQ_HZ = 20.0
 PREEMPHASIS = 0.97
 POVEY_EXPONENT = 0.85
 WAVEFORM_SCALE = 2.0**15  # BEATs feeds float audio in [-1, 1] scaled to the int16 range Kaldi expects
-
-# BEATs' dataset statistics of this fbank (`BEATs.preprocess` defaults); note the factor 2 on the std.
-BEATS_FBANK_MEAN = 15.41663
-BEATS_FBANK_STD = 6.55582
 
 
 def num_frames(num_samples: int) -> int:
@@ -114,6 +112,9 @@ class KaldiFbank(nn.Module):
             return torch.log(torch.clamp_min(energies, torch.finfo(torch.float32).eps))
 
 
-def normalise_beats_fbank(fbank: torch.Tensor) -> torch.Tensor:
-    """BEATs' input scaling of the Kaldi fbank: (fbank - mean) / (2 * std) with its dataset statistics."""
-    return (fbank - BEATS_FBANK_MEAN) / (2 * BEATS_FBANK_STD)
+def normalise_beats_fbank(fbank: torch.Tensor, processing: BEATsFbank = BEATS_FBANK) -> torch.Tensor:
+    """BEATs' input scaling of the Kaldi fbank: (fbank - mean) / (2 * std), its dataset statistics.
+
+    The factor 2 on the std is BEATs' own (`BEATs.preprocess`).
+    """
+    return (fbank - processing.mean) / (2 * processing.std)

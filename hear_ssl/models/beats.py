@@ -23,97 +23,16 @@ Dropout and layer drop are training-only and omitted. The attention is computed 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..beats_config import BEATsConfig
 from ..weights import CheckpointError
 
 SHARED_TABLE_SUFFIX = "self_attn.relative_attention_bias.weight"
-
-
-@dataclass(frozen=True)
-class BEATsConfig:
-    """The official `BEATsConfig` fields, with the official defaults (`beats/BEATs.py:26-68`).
-
-    Training-only fields (dropouts, layer drop, gradient decay) are kept so a checkpoint's `cfg` round-trips.
-    `ignored_keys` lists `cfg` keys the official class does not define: the official code stores them as
-    attributes and never reads them, so they cannot change the model; we record them instead of guessing.
-    """
-
-    input_patch_size: int = -1
-    embed_dim: int = 512
-    conv_bias: bool = False
-    encoder_layers: int = 12
-    encoder_embed_dim: int = 768
-    encoder_ffn_embed_dim: int = 3072
-    encoder_attention_heads: int = 12
-    activation_fn: str = "gelu"
-    layer_wise_gradient_decay_ratio: float = 1.0
-    layer_norm_first: bool = False
-    deep_norm: bool = False
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
-    activation_dropout: float = 0.0
-    encoder_layerdrop: float = 0.0
-    dropout_input: float = 0.0
-    conv_pos: int = 128
-    conv_pos_groups: int = 16
-    relative_position_embedding: bool = False
-    num_buckets: int = 320
-    max_distance: int = 1280
-    gru_rel_pos: bool = False
-    finetuned_model: bool = False
-    predictor_dropout: float = 0.1
-    predictor_class: int = 527
-    ignored_keys: tuple[str, ...] = field(default=(), compare=False)
-
-    @classmethod
-    def from_cfg(cls, cfg: dict) -> BEATsConfig:
-        """Build from a checkpoint's `cfg` dict; raises CheckpointError for values BEATs cannot run."""
-        if not isinstance(cfg, dict):
-            raise CheckpointError(f"BEATs cfg must be a dict, got {type(cfg).__name__}")
-        known = {f.name: f for f in fields(cls) if f.name != "ignored_keys"}
-        values = {}
-        for key, value in cfg.items():
-            if key not in known:
-                continue
-            expected = type(known[key].default)
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if type(value) is not expected:
-                raise CheckpointError(f"BEATs cfg[{key!r}] = {value!r} should be a {expected.__name__}")
-            values[key] = value
-        config = cls(**values, ignored_keys=tuple(sorted(set(cfg) - set(known))))
-        config.validate()
-        return config
-
-    def to_cfg(self) -> dict:
-        """The `cfg` dict an official checkpoint carries (the official `BEATsConfig.__dict__`)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "ignored_keys"}
-
-    def validate(self) -> None:
-        if self.input_patch_size <= 0:
-            raise CheckpointError(
-                f"cfg input_patch_size is {self.input_patch_size}: not a BEATs checkpoint cfg (released BEATs use 16)"
-            )
-        if self.deep_norm and self.layer_norm_first:
-            raise CheckpointError("cfg sets both deep_norm and layer_norm_first; BEATs allows at most one")
-        if self.encoder_embed_dim % self.encoder_attention_heads:
-            raise CheckpointError(
-                f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by "
-                f"{self.encoder_attention_heads} attention heads"
-            )
-        if self.activation_fn not in ACTIVATIONS:
-            raise CheckpointError(
-                f"activation_fn {self.activation_fn!r} is not supported; expected one of {sorted(ACTIVATIONS)}"
-            )
-
-    @property
-    def head_dim(self) -> int:
-        return self.encoder_embed_dim // self.encoder_attention_heads
 
 
 def _gelu_fp32(x: torch.Tensor) -> torch.Tensor:
