@@ -358,3 +358,11 @@ def test_hearvalidator_passes(checkpoints, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Looks good!" in result.stdout
+
+
+def test_speed_benchmark_baseline_is_the_official_call(fixture, model):
+    """benchmarks/embed_speed.py's BEATs baseline (per-clip fbank loop) computes the official features."""
+    from .benchmark_scripts import load_benchmark
+
+    official = load_benchmark("embed_speed").official_beats_call(model, fixture["inputs"]["c_batch2_1s"])
+    assert relative_error(official, fixture["outputs"]["c_batch2_1s"]["x"]) < WAVEFORM_TOLERANCE
