@@ -69,6 +69,7 @@ def _release_entries():
 
 CHECKPOINTS: dict[str, BEATsCheckpointInfo] = {entry.name: entry for entry in _release_entries()}
 MODEL_NAMES = tuple(CHECKPOINTS)
+OPTIONS = ("layer", "precision", "chunk_seconds", "batch_seconds")
 
 
 def load_model(model_file_path: str | os.PathLike = "", model_name: str | None = None, **options) -> BEATsEmbedder:
@@ -85,6 +86,9 @@ def load_model(model_file_path: str | os.PathLike = "", model_name: str | None =
         `layer` (int index into the encoder layers, -1 = last = default, or "all" = every layer concatenated),
         `precision` ("fp32" or "bf16"), `chunk_seconds` (default 10, the trained context), `batch_seconds`.
     """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown hear_ssl.beats option(s) {unknown}; the options are {', '.join(OPTIONS)}")
     if model_name is not None and model_name not in CHECKPOINTS:
         raise ValueError(f"unknown BEATs model_name {model_name!r}; choose one of {', '.join(MODEL_NAMES)}")
     if not str(model_file_path):

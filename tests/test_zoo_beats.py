@@ -131,6 +131,8 @@ def test_layer_option_matches_official_layers(fixture, checkpoints):
     assert every.scene_embedding_size == every.timestamp_embedding_size == 2 * 192
     concatenated = torch.cat([layer.transpose(0, 1) for layer in reference], dim=-1).mean(dim=1)
     assert relative_error(beats.get_scene_embeddings(audio, every), concatenated) < WAVEFORM_TOLERANCE
+    with pytest.raises(ValueError, match="unknown hear_ssl.beats option"):
+        beats.load_model(str(checkpoints[0]), layers=1)
     for bad in (2, -3, "last", 1.0, True):
         with pytest.raises(ValueError, match="layer"):
             beats.load_model(str(checkpoints[0]), layer=bad)
