@@ -182,9 +182,8 @@ class BEATsEmbedder(nn.Module):
             start_sample, stop_sample = frame_sample_span(first * frames, end * frames)
             pieces = []
             for group in audio[:, start_sample:stop_sample].split(per_group):
-                fbank = normalise_beats_fbank(
-                    self.frontend(group), self.processing
-                )  # exactly (end - first) * 16 frames
+                # Exactly (end - first) * 16 frames: the whole-clip fbank rows of this chunk.
+                fbank = normalise_beats_fbank(self.frontend(group), self.processing)
                 with self._autocast(group.device):
                     outputs = self.model.layer_outputs(fbank, max(layers) + 1)
                     selected = torch.cat([outputs[i] for i in layers], dim=-1)
