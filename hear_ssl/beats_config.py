@@ -144,7 +144,7 @@ class BEATsFbank:
     std: float = 6.55582
 
     def describe(self) -> str:
-        return f"Kaldi fbank 128 bins, 25/10 ms, wave x 2^15; (x - {self.mean:g}) / (2 x {self.std:g})"
+        return f"Kaldi fbank 128 bins, 25/10 ms, wave x 2^15; (x - {self.mean}) / (2 x {self.std})"
 
 
 BEATS_FBANK = BEATsFbank()
