@@ -38,20 +38,21 @@ from hear_ssl.frontends.kaldi_fbank import normalise_beats_fbank
 from hear_ssl.hear import make_embedder
 from hear_ssl.models import mean_max_pool
 from hear_ssl.models.beats import BEATs
-from hear_ssl.registry import available_models, get_spec
+from hear_ssl.registry import LogMelEncoder, available_models, get_architecture, get_spec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE = (
     Path(os.environ.get("HEAR_SSL_SHARED", REPO.parent / "shared")) / "reference" / "throughput-hear-modules.json"
 )
 # Registry model -> key prefix of the official module's numbers in the reference file.
+LOGMEL_MODELS = [name for name in available_models() if isinstance(get_architecture(name).config, LogMelEncoder)]
 OFFICIAL_COUNTERPART = {"byol-s": "serab_default", "byol-s-cvt": "serab_cvt"}
 TARGET_SPEEDUP = 20.0
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=None, choices=available_models(), metavar="NAME")
+    parser.add_argument("--models", nargs="+", default=None, choices=LOGMEL_MODELS, metavar="NAME")
     parser.add_argument(
         "--zoo",
         nargs="*",
@@ -107,7 +108,7 @@ def parse_args(argv=None):
     if args.seconds <= 0 or args.cpu_seconds <= 0:
         parser.error("clip lengths must be positive")
     if args.models is None and args.zoo is None:  # default: everything
-        args.models, args.zoo = available_models(), sorted(ZOO)
+        args.models, args.zoo = LOGMEL_MODELS, sorted(ZOO)
     args.models, args.zoo = args.models or [], args.zoo or []
     if args.devices is None:
         args.devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

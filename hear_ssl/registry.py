@@ -357,9 +357,67 @@ _LOGMEL_WEIGHTS = [
     ),
 ]
 
+# --------------------------------------------------------------------------------------------------
+# BEATs (`hear_ssl/beats.py`): Microsoft's releases, linked from microsoft/unilm `beats/README.md` (@ 768a3c8).
+# Every iteration is the same network (BEATS_BASE); its file carries that config as `cfg`. Each has the
+# pre-trained model and two AudioSet-2M fine-tuned checkpoints (527 classes, a `predictor` and a `label_dict`).
+# Microsoft publishes no sizes or checksums. File names are those the OneDrive downloads carry.
+
+BEATS_LICENSE = "MIT (microsoft/unilm LICENSE; beats/README.md puts the project under it)"
+BEATS_ONEDRIVE = "https://1drv.ms/u/s!AqeByhGUtINrg"
+BEATS_FINETUNED_TAGS = ("as2m-cpt1", "as2m-cpt2")
+# file stem: (tokenizer, OneDrive share of the pre-trained model, then of fine-tuned cpt1 and cpt2)
+_BEATS_RELEASES = {
+    "iter1": ("random-projection tokenizer", "cpmY7IHhgc9q0pT7Q?e=uQuisJ",
+              "cpuRfRZmco2XulmFw?e=f2INHa", "cpyMlTmnRh0Wp_Qgg?e=sgzv8H"),
+    "iter2": ("Tokenizer_iter2", "cpwwEGgUyiI-jQyQw?e=1rP1RI",
+              "cp4l547zKa7xPqy8w?e=rsLdPr", "cp5APbt_2bdIQvX0w?e=2cd2ry"),
+    "iter3": ("Tokenizer_iter3", "cpxJUNDxg4eU0r-vA?e=qezPJ5",
+              "cplb48ll1zIt82eWQ?e=XyxrX7", "cptb4S-CeJnlJGtZA?e=2FyDy3"),
+    "iter3_plus_AS20K": ("Tokenizer_iter3+ (AS20K)", "cpvdNz8-aYim60CIg?e=53V8pg",
+                         "cp2YHUCT1uZx2Kysw?e=nvu1Dw", "cp092af0h7P3kXKFA?e=kUkPhN"),
+    "iter3_plus_AS2M": ("Tokenizer_iter3+ (AS2M)", "cpke6_lRSZEKD5j2Q?e=A3FpOf",
+                        "cpoZecQbiXeaUjN8A?e=DasbeC", "cpj8ujXH1YUtxooEg?e=E9Ncea"),
+}  # fmt: skip
+
+
+def _beats_block() -> tuple[list[Architecture], list[Weights]]:
+    from .beats_config import BEATS_BASE, BEATS_FBANK
+
+    architectures, weights = [], []
+    for stem, (tokenizer, pretrained, *finetuned) in _BEATS_RELEASES.items():
+        name = "beats-" + stem.lower().replace("_", "-")
+        about = f"BEATs {stem.replace('_plus_', '+ ')}, AudioSet-2M pre-trained with {tokenizer}"
+        architectures.append(Architecture(name, "beats", BEATS_BASE, "official", about + " (Chen et al. 2022)"))
+        common = dict(architecture=name, format="official", license=BEATS_LICENSE, redistributable=True,
+                      processing=BEATS_FBANK)  # fmt: skip
+        weights.append(
+            Weights(
+                **common,
+                tag="official",
+                description="pre-trained",
+                filename=f"BEATs_{stem}.pt",
+                url=BEATS_ONEDRIVE + pretrained,
+            )
+        )
+        for tag, share in zip(BEATS_FINETUNED_TAGS, finetuned):
+            weights.append(
+                Weights(
+                    **common,
+                    tag=tag,
+                    description=f"fine-tuned on AudioSet-2M (527 classes), {tag[-4:]}",
+                    filename=f"BEATs_{stem}_finetuned_on_AS2M_{tag[-4:]}.pt",
+                    url=BEATS_ONEDRIVE + share,
+                )
+            )
+    return architectures, weights
+
+
+_BEATS_ARCHITECTURES, _BEATS_WEIGHTS = _beats_block()
+
 # One block per family; a new family appends its own two lists here (see TEAM-UPDATES / docs/models.md).
-_ARCHITECTURE_TABLE: list[Architecture] = [*_LOGMEL_ARCHITECTURES]
-_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS]
+_ARCHITECTURE_TABLE: list[Architecture] = [*_LOGMEL_ARCHITECTURES, *_BEATS_ARCHITECTURES]
+_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS, *_BEATS_WEIGHTS]
 
 
 def _index():

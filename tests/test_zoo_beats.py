@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import hear_ssl
 import hear_ssl.beats as beats
+from hear_ssl import registry
 from hear_ssl.beats_config import BEATS_BASE, SUPPORTED_ACTIVATIONS
 from hear_ssl.frontends.kaldi_fbank import KaldiFbank, normalise_beats_fbank
 from hear_ssl.models.beats import ACTIVATIONS, BEATs, BEATsConfig, load_beats_checkpoint, relative_position_buckets
@@ -300,17 +302,36 @@ def test_released_shape_registry_protocol():
 
 
 def test_no_bundled_default_says_where_to_download():
-    with pytest.raises(ValueError, match="BEATs_iter3_plus_AS2M.pt.*1drv.ms"):
+    with pytest.raises(CheckpointError, match="Download BEATs_iter3_plus_AS2M.pt from https://1drv.ms"):
         beats.load_model("")
-    with pytest.raises(ValueError, match="unknown BEATs model_name"):
+    with pytest.raises(ValueError, match="unknown model 'beats-iter9'"):
         beats.load_model("x.pt", model_name="beats-iter9")
-    assert len(beats.CHECKPOINTS) == 15 and sum(c.finetuned for c in beats.CHECKPOINTS.values()) == 10
+    with pytest.raises(ValueError, match="not a BEATs model"):
+        beats.load_model("x.pt", model_name="byol-a-512")
+
+
+def test_registry_lists_every_release():
+    """Five iterations, each pre-trained plus two AudioSet fine-tuned checkpoints: the 15 README links."""
+    assert beats.MODEL_NAMES == ("beats-iter1", "beats-iter2", "beats-iter3", "beats-iter3-plus-as20k",
+                                 "beats-iter3-plus-as2m")  # fmt: skip
+    entries = [registry.get_weights(name) for arch in beats.MODEL_NAMES for name in registry.available_weights(arch)]
+    assert len(entries) == 15 and len({e.url for e in entries}) == 15 and len({e.filename for e in entries}) == 15
+    assert all(e.url.startswith("https://1drv.ms/u/s!") and e.sha256 is None and not e.bundled for e in entries)
+    assert registry.get_weights("beats-iter3-plus-as2m.as2m-cpt2").filename == (
+        "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"
+    )
+    assert registry.get_architecture("beats-iter3").config == BEATS_BASE
 
 
 def test_model_name_checks_the_checkpoint_kind(checkpoints):
-    assert beats.load_model(str(checkpoints[0]), model_name="beats-iter3").name == "beats-iter3"
+    assert beats.load_model(str(checkpoints[0]), model_name="beats-iter3").name == "beats-iter3.official"
+    assert beats.load_model(str(checkpoints[1]), model_name="beats-iter3.as2m-cpt1").labels is not None
     with pytest.raises(CheckpointError, match="pre-trained BEATs checkpoint"):
-        beats.load_model(str(checkpoints[0]), model_name="beats-iter3-ft-as2m-cpt1")
+        beats.load_model(str(checkpoints[0]), model_name="beats-iter3.as2m-cpt1")
+    # The generic entry point hands BEATs names over to this module.
+    assert isinstance(
+        hear_ssl.load_model(str(checkpoints[0]), "beats-iter1"), type(beats.load_model(str(checkpoints[0])))
+    )
 
 
 def write(path: Path, payload) -> str:
@@ -320,7 +341,7 @@ def write(path: Path, payload) -> str:
 
 def test_bad_checkpoints_are_clear_errors(fixture, reference_dir, checkpoints, tmp_path):
     state, cfg = fixture["state_dict"], fixture["config"]
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="not found"):
         beats.load_model(str(tmp_path / "absent.pt"))
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(checkpoints[0].read_bytes()[:5000])
