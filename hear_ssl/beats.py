@@ -39,6 +39,8 @@ def load_model(model_file_path: str | os.PathLike = "", model_name: str | None =
         `layer` (int index into the encoder layers, -1 = last = default, or "all" = every layer concatenated),
         `precision` ("fp32" or "bf16"), `chunk_seconds` (default 10, the trained context), `batch_seconds`.
     """
+    if options.pop("serab_compat", False):  # `hear-ssl embed` passes the flag to every family
+        raise ValueError("serab_compat applies to the per-input-normalised log-mel models, not to BEATs")
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ValueError(f"unknown hear_ssl.beats option(s) {unknown}; the options are {', '.join(OPTIONS)}")

@@ -389,3 +389,34 @@ def test_speed_benchmark_baseline_is_the_official_call(fixture, model):
 
     official = load_benchmark("embed_speed").official_beats_call(model, fixture["inputs"]["c_batch2_1s"])
     assert relative_error(official, fixture["outputs"]["c_batch2_1s"]["x"]) < WAVEFORM_TOLERANCE
+
+
+def test_command_line_embeds_with_beats(checkpoints, tmp_path):
+    """`hear-ssl embed --model beats-...`: resampled, downmixed files give the Python API's embeddings."""
+    import numpy as np
+    import soundfile
+
+    from hear_ssl.audio import load_audio
+    from hear_ssl.cli import main as cli
+
+    rng = np.random.default_rng(0)
+    files = {
+        "tone8k.wav": (rng.standard_normal(20000), 8000),
+        "stereo44k.wav": (rng.standard_normal((50000, 2)), 44100),
+        "blip.wav": (rng.standard_normal(480), 16000),  # shorter than one BEATs step: tiled
+    }
+    for name, (samples, rate) in files.items():
+        soundfile.write(tmp_path / name, (0.1 * samples).astype(np.float32), rate, subtype="FLOAT")
+    out = tmp_path / "emb.npz"
+    argv = ["embed", *(str(tmp_path / n) for n in files), "--model", "beats-iter3", "--weights", str(checkpoints[0])]
+    assert cli([*argv, "--out", str(out), "--timestamps", "--quiet"]) == 0
+    model = beats.load_model(str(checkpoints[0]), model_name="beats-iter3")
+    with np.load(out) as saved:
+        assert str(saved["model"]) == "beats-iter3.official"
+        for name in files:
+            audio = torch.from_numpy(load_audio(tmp_path / name)).unsqueeze(0)
+            frames, times = beats.get_timestamp_embeddings(audio, model)
+            np.testing.assert_allclose(saved[f"scene/{name}"], beats.get_scene_embeddings(audio, model)[0], atol=1e-5)
+            np.testing.assert_allclose(saved[f"timestamp_embeddings/{name}"], frames[0], atol=1e-5)
+            np.testing.assert_array_equal(saved[f"timestamps/{name}"], times[0])
+    assert cli([*argv, "--out", str(tmp_path / "x.npz"), "--serab-compat", "--quiet"]) == 2  # a clear error
