@@ -237,3 +237,95 @@ class ATSTFrame(_ATSTBase):
 
 
 ENCODERS = {"clip": ATSTClip, "frame": ATSTFrame}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Official checkpoint layouts
+
+LIGHTNING_PREFIX = "model.teacher.encoder."  # the EMA teacher's encoder, which the authors evaluate
+
+
+def encoder_state_from_checkpoint(payload: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """The encoder state dict and hyper-parameters of an official ATST checkpoint payload.
+
+    Accepts a Lightning checkpoint (`state_dict` with `model.teacher.encoder.*`, optional `hyper_parameters`),
+    the older ATST-Clip `{'teacher', 'args'}` format (keys with `module.` / `backbone.` prefixes, a `head.*`
+    projection; `args.arch == "ast"` means small, `args.anchor_len[0]` is the train length), a bare
+    prefixed state dict, or a bare encoder state dict. Returns hyper-parameters with at most
+    `arch`, `train_len`, `num_heads`.
+
+    Raises
+    ------
+    ValueError
+        If the payload is none of these.
+    """
+    if not isinstance(payload, dict):
+        raise ValueError(f"an ATST checkpoint is a dict, got {type(payload).__name__}")
+    hparams: dict = {}
+    if isinstance(payload.get("teacher"), dict):
+        state = {k.replace("module.", "").replace("backbone.", ""): v for k, v in payload["teacher"].items()}
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+        args = payload.get("args")
+        if args is not None:
+            hparams["arch"] = "small" if getattr(args, "arch", None) == "ast" else "base"
+            anchor = getattr(args, "anchor_len", None)
+            if anchor:
+                hparams["train_len"] = float(anchor[0])
+    else:
+        state = payload["state_dict"] if isinstance(payload.get("state_dict"), dict) else payload
+        raw = payload.get("hyper_parameters") if "state_dict" in payload else None
+        hparams = {k: raw[k] for k in ("arch", "train_len", "num_heads") if isinstance(raw, dict) and k in raw}
+        if any(k.startswith(LIGHTNING_PREFIX) for k in state):
+            state = {k[len(LIGHTNING_PREFIX) :]: v for k, v in state.items() if k.startswith(LIGHTNING_PREFIX)}
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError("no encoder tensors found (expected model.teacher.encoder.*, teacher, or bare encoder keys)")
+    return state, hparams
+
+
+def infer_kind_and_config(
+    state: dict[str, torch.Tensor], hparams: dict | None = None, num_heads: int | None = None
+) -> tuple[str, ATSTConfig]:
+    """("clip" | "frame", ATSTConfig) of an encoder state dict, from its tensor shapes.
+
+    Widths, depth, patch size, MLP ratio and qkv bias are read from the shapes. The head count is not in
+    the shapes: it comes from `num_heads`, else `hparams["num_heads"]`, else the official variant named by
+    `hparams["arch"]` or matching the width (small: 384 / 6 heads, base: 768 / 12 heads).
+    """
+    hparams = hparams or {}
+    if "pos_embed" not in state or "patch_embed.patch_embed.weight" not in state:
+        raise ValueError("not an ATST encoder: pos_embed / patch_embed.patch_embed.weight missing")
+    if "prompt_embed" in state:
+        raise ValueError("ATST-Frame with prompt tokens (nprompt > 0) is not supported")
+    kind = "clip" if "cls_token" in state else "frame" if "norm_frame.weight" in state else None
+    if kind is None:
+        raise ValueError("not an ATST encoder: neither cls_token (ATST-Clip) nor norm_frame (ATST-Frame) found")
+    embed_dim = state["pos_embed"].shape[-1]
+    depth = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
+    patch_area = state["patch_embed.patch_embed.weight"].shape[1]
+    patch_h = 64
+    if patch_area % patch_h:
+        raise ValueError(f"patch embedding of {patch_area} inputs is not a 64-band patch")
+    patch_w = patch_area // patch_h
+    hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
+    variant = VARIANTS.get(hparams.get("arch")) or next(
+        (v for v in VARIANTS.values() if v.embed_dim == embed_dim and v.depth == depth), None
+    )
+    heads = num_heads or hparams.get("num_heads") or (variant.num_heads if variant is not None else None)
+    if heads is None:
+        raise ValueError(
+            f"cannot tell the number of attention heads of a {embed_dim}-wide, {depth}-block ATST from its "
+            "tensors; pass num_heads=..."
+        )
+    if embed_dim % heads:
+        raise ValueError(f"num_heads {heads} does not divide the width {embed_dim}")
+    config = ATSTConfig(
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=int(heads),
+        mlp_ratio=hidden / embed_dim,
+        qkv_bias="blocks.0.attn.qkv.bias" in state,
+        patch_h=patch_h,
+        patch_w=patch_w,
+        spec_w=(state["pos_embed"].shape[1] - 1) * patch_w + 1,
+    )
+    return kind, config
