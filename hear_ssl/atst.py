@@ -152,7 +152,7 @@ def get_scene_embeddings(audio, model: ATSTEmbedder) -> torch.Tensor:
 
 
 def get_timestamp_embeddings(audio, model: ATSTEmbedder) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n_sounds, n_samples) -> embeddings (n_sounds, T, D) one per 40-ms token, centred timestamps in ms (n_sounds, T)."""
+    """(n_sounds, n_samples) -> embeddings (n_sounds, T, D), one per 40-ms token; timestamps (n_sounds, T) ms."""
     audio = check_audio(audio, model)
     if audio.shape[0] == 0:
         return audio.new_zeros(0, 0, model.timestamp_embedding_size), audio.new_zeros(0, 0)

@@ -49,13 +49,11 @@ class DbMelSpectrogram(nn.Module):
             raise ValueError(f"expected audio of shape (batch, samples), got {tuple(audio.shape)}")
         padded = self.mel.pad(audio)
         total = self.num_frames(audio.shape[-1])
-        db = torch.cat(
-            [
-                10.0 * torch.log10(self.mel.frames(padded, first, min(first + self.chunk_frames, total)).clamp_min(AMIN))
-                for first in range(0, total, self.chunk_frames)
-            ],
-            dim=-1,
-        )
+        pieces = [
+            self.mel.frames(padded, first, min(first + self.chunk_frames, total)).clamp_min(AMIN).log10()
+            for first in range(0, total, self.chunk_frames)
+        ]
+        db = 10.0 * torch.cat(pieces, dim=-1)
         # top_db: the floor follows each clip's own peak, never the batch's.
         db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - TOP_DB)
         return ((db - DB_MIN) / (DB_MAX - DB_MIN) * 2.0 - 1.0).unsqueeze(1)

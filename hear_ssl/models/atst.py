@@ -307,9 +307,10 @@ def infer_kind_and_config(
         raise ValueError(f"patch embedding of {patch_area} inputs is not a 64-band patch")
     patch_w = patch_area // patch_h
     hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
-    variant = VARIANTS.get(hparams.get("arch")) or next(
-        (v for v in VARIANTS.values() if v.embed_dim == embed_dim and v.depth == depth), None
-    )
+    # An official variant counts only if its shapes are the file's (a named arch must not override them).
+    matching = [name for name, v in VARIANTS.items() if v.embed_dim == embed_dim and v.depth == depth]
+    arch = hparams.get("arch")
+    variant = VARIANTS[arch] if arch in matching else VARIANTS[matching[0]] if matching and arch is None else None
     heads = num_heads or hparams.get("num_heads") or (variant.num_heads if variant is not None else None)
     if heads is None:
         raise ValueError(

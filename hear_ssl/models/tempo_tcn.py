@@ -40,7 +40,8 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels_in: int, channels: int, kernel_size: int, dilation: int):
         super().__init__()
-        self.conv = nn.Conv1d(channels_in, channels, kernel_size, dilation=dilation, padding=(kernel_size - 1) * dilation // 2)
+        same = (kernel_size - 1) * dilation // 2
+        self.conv = nn.Conv1d(channels_in, channels, kernel_size, dilation=dilation, padding=same)
         self.conv1x1 = nn.Conv1d(channels, channels, 1)
         self.conv1x1_res = nn.Conv1d(channels_in, channels, 1)
 
@@ -75,9 +76,9 @@ class TempoBlock(nn.Module):
 class TempoTCN(nn.Module):
     """Input (B, 1, 81, T) log mel (`hear_ssl.frontends.tempo_logmel`), T >= 5."""
 
-    def __init__(self, config: TempoTCNConfig = TempoTCNConfig()):
+    def __init__(self, config: TempoTCNConfig | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config or TempoTCNConfig()
         filters = config.num_filters
         self.bn_input = nn.BatchNorm2d(1)
         self.conv1 = nn.Conv2d(1, filters, (3, 3))
@@ -90,7 +91,8 @@ class TempoTCN(nn.Module):
     def conv3_features(self, logmel: torch.Tensor) -> torch.Tensor:
         """(B, 1, 81, T) -> (B, 16, 1, T - 4): the front convolutions, before conv3's ELU."""
         if logmel.dim() != 4 or logmel.shape[1] != 1 or logmel.shape[2] != self.config.n_mels:
-            raise ValueError(f"expected log mel of shape (batch, 1, {self.config.n_mels}, frames), got {tuple(logmel.shape)}")
+            expected = f"(batch, 1, {self.config.n_mels}, frames)"
+            raise ValueError(f"expected log mel of shape {expected}, got {tuple(logmel.shape)}")
         if logmel.shape[3] <= self.config.frames_lost:
             raise ValueError(f"the TCN needs at least {self.config.frames_lost + 1} frames, got {logmel.shape[3]}")
         x = self.bn_input(logmel)
