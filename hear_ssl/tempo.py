@@ -48,11 +48,10 @@ def convert_official(source: str | os.PathLike, target: str | os.PathLike) -> st
     source = Path(source)
     state, _ = read_checkpoint(source)
     load_state(TempoEmbedder().encoder, state, source, "tempo-tcn")  # strict: the 77 official keys
-    metadata = {
-        CONFIG_METADATA_KEY: json.dumps({"name": "tempo-tcn", "tcn": asdict(TempoTCNConfig())}),
-        "source_file": source.name,
-        "source_sha256": sha256_file(source),
-    }
+    # One metadata entry: safetensors writes several in arbitrary order, and the file should be reproducible.
+    config = {"name": "tempo-tcn", "tcn": asdict(TempoTCNConfig())}
+    config["source"] = {"file": source.name, "sha256": sha256_file(source)}
+    metadata = {CONFIG_METADATA_KEY: json.dumps(config, sort_keys=True)}
     with atomic_path(target) as partial:
         save_file({k: v.contiguous() for k, v in state.items()}, str(partial), metadata=metadata)
     return sha256_file(target)
