@@ -40,11 +40,14 @@ DEFAULT_REFERENCE = (
 # Registry model -> key prefix of the official module's numbers in the reference file.
 OFFICIAL_COUNTERPART = {"byol-s": "serab_default", "byol-s-cvt": "serab_cvt"}
 TARGET_SPEEDUP = 20.0
+# Encoder-zoo models, built at their official sizes (random weights); they have no serab-style naive loop.
+ZOO_MODELS = ("atst-clip-base", "atst-frame-base", "tempo-tcn")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=available_models(), choices=available_models(), metavar="NAME")
+    names = available_models() + list(ZOO_MODELS)
+    parser.add_argument("--models", nargs="+", default=names, choices=names, metavar="NAME")
     parser.add_argument(
         "--devices", nargs="+", default=None, metavar="DEV", help="default: cpu, plus cuda when available"
     )
@@ -151,8 +154,22 @@ def naive_timestamps(model, audio: torch.Tensor, windows_per_pass: int, max_wind
     return torch.stack(out)
 
 
+def build_zoo_model(name: str, precision: str) -> torch.nn.Module:
+    if name == "tempo-tcn":
+        from hear_ssl.embedders.tempo import TempoEmbedder
+
+        return TempoEmbedder(precision=precision)
+    from hear_ssl.embedders.atst import ATSTEmbedder
+    from hear_ssl.models.atst import VARIANTS
+
+    _, kind, variant = name.split("-")
+    return ATSTEmbedder(kind, VARIANTS[variant], name=name, precision=precision)
+
+
 def build_model(name: str, device: torch.device, precision: str, args) -> torch.nn.Module:
     torch.manual_seed(0)
+    if name in ZOO_MODELS:
+        return build_zoo_model(name, precision).to(device)
     model = make_embedder(get_spec(name), precision=precision).to(device)
     if args.channels_last:
         model.encoder.to(memory_format=torch.channels_last)
@@ -179,9 +196,12 @@ def measure(name: str, device: torch.device, precision: str, args) -> dict:
         "seconds": seconds,
         "scene_x_realtime": audio_seconds / scene_s,
         "timestamp_x_realtime": audio_seconds / stamp_s,
-        "timestamp_path": "pooled frames, one pass per clip" if model.framing.pool_frames else "window by window",
     }
-    if not args.no_naive:
+    if name in ZOO_MODELS:
+        row["timestamp_path"] = "native frames, one pass per chunk"
+    else:
+        row["timestamp_path"] = "pooled frames, one pass per clip" if model.framing.pool_frames else "window by window"
+    if not args.no_naive and name not in ZOO_MODELS:
         subset = audio[: args.naive_clips]
         max_windows = args.naive_windows or (40 if on_cpu else None)
         total_windows = len(window_starts(model, subset.shape[1]))
