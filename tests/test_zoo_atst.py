@@ -339,6 +339,17 @@ def test_old_teacher_args_format(fixtures, hear_models, tmp_path, waves):
     model = atst.load_model(path, num_heads=HEADS)
     assert model.chunk_frames == 301  # train_len from args.anchor_len[0]
     torch.testing.assert_close(scene_of(model, waves), scene_of(hear_models["clip"], waves))
+    # A 10-s train length: 1001-frame chunks, the whole positional embedding (250 tokens) and one spare frame.
+    torch.save({"teacher": teacher, "args": argparse.Namespace(arch="ast", anchor_len=[10.0])}, path)
+    model = atst.load_model(path, num_heads=HEADS)
+    audio = 0.1 * torch.randn(1, 17 * 16000, generator=torch.Generator().manual_seed(3))
+    mel = model.frontend(audio)
+    with torch.no_grad():
+        expected = torch.stack(
+            [model.encoder.cls_and_mean(mel[..., :1001], None, 2), model.encoder.cls_and_mean(mel[..., 1001:], None, 2)]
+        )
+    assert model.chunk_frames == 1001
+    torch.testing.assert_close(atst.get_scene_embeddings(audio, model), expected.mean(0), rtol=1e-4, atol=1e-5)
 
 
 def test_official_variants_are_inferred_from_shapes():

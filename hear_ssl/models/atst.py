@@ -143,7 +143,7 @@ class _ATSTBase(nn.Module):
     def _check(self, mel: torch.Tensor, length: torch.Tensor | None) -> torch.Tensor:
         if mel.dim() != 4 or mel.shape[1] != 1 or mel.shape[2] != self.config.spec_h:
             raise ValueError(f"expected mel of shape (batch, 1, {self.config.spec_h}, frames), got {tuple(mel.shape)}")
-        if mel.shape[3] > self.config.max_frames:
+        if mel.shape[3] // self.config.patch_w > self.config.spec_w // self.config.patch_w:
             raise ValueError(
                 f"{mel.shape[3]} frames exceed the {self.config.max_frames} the positional embedding covers; "
                 "split the input into chunks (the HEAR embedders do)"
