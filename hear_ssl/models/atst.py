@@ -4,7 +4,7 @@ Both are ViTs over 64 x 4 mel patches (one token per 40 ms, the whole band in on
 keys are those of the official modules (`audiossl/models/atst/audio_transformer.py`,
 `audiossl/methods/atstframe/audio_transformer.py`, blocks from `audiossl/modules/transformer.py`), so official
 weights load key for key. ATST-Clip prepends a CLS token and normalises with `norm`; ATST-Frame has no CLS
-token and normalises with `norm_frame`. Variants (small, base) are data: `ATSTConfig`.
+token and normalises with `norm_frame`. Variants (small, base) are data: `hear_ssl.atst_config`.
 
 Padding follows the official code: a clip's `length` (in mel frames) becomes a patch count, and keys beyond
 it get -10000 added to their attention logits, so a zero-padded row gives its own clip's outputs.
@@ -12,46 +12,14 @@ it get -10000 added to their attention logits, so a zero-padded row gives its ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..atst_config import VARIANTS, ATSTConfig
+
 # Added to the attention logits of padded keys, as in the official `get_attention_mask`.
 MASK_VALUE = -10000.0
-
-
-@dataclass(frozen=True)
-class ATSTConfig:
-    """One ATST encoder; `spec_w` frames of positional embedding (1001 = 10 s + 1) bound the input length."""
-
-    embed_dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-    qkv_bias: bool = False
-    patch_h: int = 64
-    patch_w: int = 4
-    spec_h: int = 64
-    spec_w: int = 1001
-    norm_eps: float = 1e-6
-
-    @property
-    def num_patches(self) -> int:
-        return (self.spec_h // self.patch_h) * (self.spec_w // self.patch_w)
-
-    @property
-    def max_frames(self) -> int:
-        """Longest input (mel frames) whose patches all have a positional embedding."""
-        return self.spec_w // self.patch_w * self.patch_w
-
-
-# The official constructors `AST_small/base`, `FrameAST_small/base` (`audio_transformer.py`).
-VARIANTS = {
-    "small": ATSTConfig(embed_dim=384, depth=12, num_heads=6),
-    "base": ATSTConfig(embed_dim=768, depth=12, num_heads=12),
-}
 
 
 class PatchEmbed(nn.Module):

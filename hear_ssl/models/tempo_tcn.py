@@ -12,27 +12,11 @@ num_dilations=10, add_proj_head=False)`), 77 in all, including the unused classi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-@dataclass(frozen=True)
-class TempoTCNConfig:
-    num_filters: int = 16
-    num_dilations: int = 10
-    kernel_size: int = 5
-    n_mels: int = 81
-    dense_units: int = 16
-    # Classification bins of the (unused) `tempo_block.output` layer: tempo_range (0, 300).
-    tempo_classes: int = 300
-
-    @property
-    def frames_lost(self) -> int:
-        """Mel frames the two valid 3x3 convolutions remove (half at each end)."""
-        return 4
+from ..tempo_config import TempoTCNConfig
 
 
 class ResidualBlock(nn.Module):
