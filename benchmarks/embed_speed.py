@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from hear_ssl.hear import make_embedder
 from hear_ssl.models import mean_max_pool
-from hear_ssl.registry import available_models, get_spec
+from hear_ssl.registry import LogMelEncoder, available_models, get_architecture, get_spec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE = (
@@ -46,7 +46,8 @@ ZOO_MODELS = ("atst-clip-base", "atst-frame-base", "tempo-tcn")
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    names = available_models() + list(ZOO_MODELS)
+    logmel = [n for n in available_models() if isinstance(get_architecture(n).config, LogMelEncoder)]
+    names = logmel + list(ZOO_MODELS)
     parser.add_argument("--models", nargs="+", default=names, choices=names, metavar="NAME")
     parser.add_argument(
         "--devices", nargs="+", default=None, metavar="DEV", help="default: cpu, plus cuda when available"

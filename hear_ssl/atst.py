@@ -3,7 +3,8 @@
     model = hear_ssl.atst.load_model("path/to/atst.ckpt")   # clip/frame and small/base read from the file
     embeddings, timestamps = hear_ssl.atst.get_timestamp_embeddings(audio, model)  # (n_sounds, n_samples), 16 kHz
 
-The official checkpoints (CC BY 4.0) are downloaded by the user (links in `CHECKPOINTS`); none is bundled.
+The official checkpoints (CC BY 4.0) are downloaded by the user (links in the registry entries
+`atst-{clip,frame}-{small,base}.official`, `hear_ssl.get_weights(name).url`); none is bundled.
 Accepted files: the official Lightning `.ckpt` (encoder under `model.teacher.encoder.`, with or without
 `hyper_parameters`), the older ATST-Clip `{'teacher', 'args'}` format, and bare encoder state dicts
 (`.pt`/`.pth`/`.safetensors`). Chunking, pooling and where they differ from the official code:
@@ -18,55 +19,19 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from . import registry
+from .atst_config import ATSTArchitecture
 from .embedders.atst import DEFAULT_TRAIN_LEN, ATSTEmbedder
 from .hear import check_audio
 from .models.atst import encoder_state_from_checkpoint, infer_kind_and_config
-from .weights import CheckpointError, load_state, read_checkpoint
+from .weights import CheckpointError, load_state, read_checkpoint, resolve_weights, verify_sha256
 
-LICENSE = "CC BY 4.0 (checkpoints; audiossl code MIT)"
-
-
-@dataclass(frozen=True)
-class ATSTCheckpoint:
-    """An official checkpoint: which model it is and where its authors publish it (no size/sha256 published).
-
-    `filename` is None where the authors give only a link (the ATST-Frame Google Drive files).
-    """
-
-    kind: str
-    variant: str
-    filename: str | None
-    source: str
-
-
-CHECKPOINTS = {
-    "atst-clip-small": ATSTCheckpoint(
-        "clip", "small", "small.ckpt", "https://checkpointstorage.oss-cn-beijing.aliyuncs.com/atst/small.ckpt"
-    ),
-    "atst-clip-base": ATSTCheckpoint(
-        "clip", "base", "base.ckpt", "https://checkpointstorage.oss-cn-beijing.aliyuncs.com/atst/base.ckpt"
-    ),
-    "atst-frame-small": ATSTCheckpoint(
-        "frame",
-        "small",
-        None,
-        "https://drive.google.com/file/d/1xZoOTuxV415icYONYbeFQzgrmJQf4a4B (link 'atstframe_samll' in audiossl "
-        "methods/atstframe/README.md)",
-    ),
-    "atst-frame-base": ATSTCheckpoint(
-        "frame",
-        "base",
-        None,
-        "https://drive.google.com/file/d/1bGJSZWlAIIJ6GL5Id5dW0PTB72DL-QDQ (link 'atstframe_base' in audiossl "
-        "methods/atstframe/README.md)",
-    ),
-}
-MODEL_NAMES = tuple(CHECKPOINTS)
+MODEL_NAMES = tuple(registry.available_models("atst"))
+DEFAULT_MODEL = "atst-frame-base"  # only names the family's main model: nothing is bundled
 
 
 def read_atst_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -105,31 +70,43 @@ def load_model(
     CheckpointError
         No file given (none is bundled), missing/unreadable file, or a file that is not the model asked for.
     """
-    if model_name is not None and model_name not in CHECKPOINTS:
-        raise ValueError(f"model_name {model_name!r} is not served by hear_ssl.atst; choose one of {MODEL_NAMES}")
+    entry = None
+    if model_name is not None:
+        if registry.split_name(model_name)[0] not in MODEL_NAMES:
+            raise ValueError(f"model_name {model_name!r} is not served by hear_ssl.atst; choose one of {MODEL_NAMES}")
+        entry = registry.get_weights(model_name)
     if not model_file_path:
-        wanted = [model_name] if model_name else list(MODEL_NAMES)
-        where = "; ".join(f"{name}: {CHECKPOINTS[name].source}" for name in wanted)
+        if entry is not None:
+            resolve_weights(None, entry)  # nothing is bundled: raises, saying where to download the file
+        where = "; ".join(f"{name}: {registry.get_weights(name).url}" for name in MODEL_NAMES)
         raise CheckpointError(
             "hear_ssl.atst bundles no weights (the official checkpoints are CC BY 4.0 and downloaded by the "
             f"user). Download one and pass its path, e.g. load_model('path/to/base.ckpt'). {where}"
         )
-    path = Path(os.fspath(model_file_path)).expanduser()
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {path}")
+    path = resolve_weights(model_file_path, entry or registry.get_weights(DEFAULT_MODEL)).path
+    if entry is not None and registry.split_name(model_name)[1]:
+        verify_sha256(path, entry)  # a tag names one file (a no-op while the authors publish no sha256)
     state, hparams = read_atst_checkpoint(path)
     try:
         kind, config = infer_kind_and_config(state, hparams, num_heads)
     except ValueError as err:
         raise CheckpointError(f"{path}: {err}") from err
-    name = model_name or next(
-        (n for n, c in CHECKPOINTS.items() if c.kind == kind and c.variant == hparams.get("arch")), f"atst-{kind}"
-    )
-    if model_name is not None and CHECKPOINTS[model_name].kind != kind:
-        raise CheckpointError(
-            f"{path} holds an ATST-{kind.capitalize()} encoder, not {model_name}; pass model_name='atst-{kind}-...' "
-            "or leave model_name out"
-        )
+    # The registry architecture this file is (official shapes), else a descriptive name.
+    known = [n for n in MODEL_NAMES if registry.get_architecture(n).config == ATSTArchitecture(kind, config)]
+    if entry is not None:
+        wanted = registry.get_architecture(entry.name).config
+        if wanted.kind != kind:
+            raise CheckpointError(
+                f"{path} holds an ATST-{kind.capitalize()} encoder, not {model_name}; pass "
+                f"model_name='atst-{kind}-...' or leave model_name out"
+            )
+        if wanted.encoder != config:
+            raise CheckpointError(
+                f"{path} is not {entry.name}: its encoder is {config.embed_dim} wide with {config.depth} blocks, "
+                f"{entry.architecture} is {wanted.encoder.embed_dim} wide with {wanted.encoder.depth}; pick the "
+                "matching model_name or leave it out"
+            )
+    name = entry.name if entry is not None else (f"{known[0]}.official" if known else f"atst-{kind}")
     model = ATSTEmbedder(
         kind,
         config,
@@ -159,4 +136,4 @@ def get_timestamp_embeddings(audio, model: ATSTEmbedder) -> tuple[torch.Tensor, 
     return model.timestamp_embeddings(audio)
 
 
-__all__ = ["load_model", "get_scene_embeddings", "get_timestamp_embeddings", "MODEL_NAMES", "CHECKPOINTS"]
+__all__ = ["load_model", "get_scene_embeddings", "get_timestamp_embeddings", "MODEL_NAMES", "DEFAULT_MODEL"]

@@ -4,10 +4,10 @@
     scene = hear_ssl.tempo.get_scene_embeddings(audio, model)  # (n_sounds, 16); audio at 44.1 kHz
     tempo = hear_ssl.tempo.get_tempo_estimates(audio, model)   # (n_sounds,), proportional to tempo
 
-`load_model()` uses `weights/tempo-tcn-quinton2022.safetensors`, the authors' published weights
+`load_model()` uses `weights/tempo-tcn-quinton2022.safetensors` (registry `tempo-tcn.bundled`), the published weights
 (`pretrained_model/TCN-pretrained-220204-1729-002-8b0f9fa5.pt`, ISC-style licence, notice in the model card
 `weights/tempo-tcn-quinton2022.md`) converted with `convert_official`. The original `.pt` (a bare state dict
-saved from CUDA tensors) also loads directly. Embeddings: `hear_ssl.embedders.tempo`.
+saved from CUDA tensors; registry `tempo-tcn.official`) also loads directly. Embeddings: `hear_ssl.embedders.tempo`.
 
 Options: `precision` ("fp32", "bf16"), `excerpt_frames` (mel frames per excerpt for long clips).
 """
@@ -21,18 +21,17 @@ from pathlib import Path
 
 import torch
 
+from . import registry
 from .embedders.tempo import TempoEmbedder
 from .hear import check_audio
 from .io import atomic_path, sha256_file
 from .models.tempo_tcn import TempoTCNConfig
-from .weights import CONFIG_METADATA_KEY, CheckpointError, load_state, read_checkpoint, weights_dir
+from .weights import CONFIG_METADATA_KEY, load_state, read_checkpoint, resolve_weights, verify_sha256
 
-MODEL_NAMES = ("tempo-tcn",)
-BUNDLED = "tempo-tcn-quinton2022.safetensors"
-OFFICIAL_FILENAME = "TCN-pretrained-220204-1729-002-8b0f9fa5.pt"
-OFFICIAL_SHA256 = "d67671facad6eab88889a6f72845b512220dbb5fa830dac0611faabd99f1eebf"
-OFFICIAL_SOURCE = "https://github.com/Quint-e/equivariant-self-supervision-tempo (pretrained_model/, commit 82ec6aa)"
-LICENSE = "ISC-style, Copyright 2023 Elio Quinton (redistribution with the notice; see the model card)"
+MODEL_NAMES = tuple(registry.available_models("tempo"))
+DEFAULT_MODEL = "tempo-tcn"
+OFFICIAL = registry.get_weights("tempo-tcn.official")  # the published .pt (sha256, size, where)
+BUNDLED = registry.get_weights("tempo-tcn.bundled").filename
 
 
 def convert_official(source: str | os.PathLike, target: str | os.PathLike) -> str:
@@ -65,19 +64,16 @@ def load_model(
     excerpt_frames: int | None = None,
 ) -> TempoEmbedder:
     """The tempo TCN with the bundled weights ("") or a local file (the official `.pt` or our safetensors)."""
-    if model_name is not None and model_name not in MODEL_NAMES:
+    if model_name is not None and registry.split_name(model_name)[0] not in MODEL_NAMES:
         raise ValueError(f"model_name {model_name!r} is not served by hear_ssl.tempo; choose one of {MODEL_NAMES}")
-    if model_file_path:
-        path = Path(os.fspath(model_file_path)).expanduser()
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint file not found: {path}")
-    else:
-        path = weights_dir() / BUNDLED
-        if not path.is_file():
-            raise CheckpointError(f"bundled tempo weights are missing: {path} (reinstall hear-ssl)")
+    entry = registry.get_weights(model_name or DEFAULT_MODEL)
+    resolved = resolve_weights(model_file_path, entry)
+    if resolved.origin == "path" and model_name is not None and registry.split_name(model_name)[1]:
+        verify_sha256(resolved.path, entry)  # a tag names one file
+    path = resolved.path
     state, _ = read_checkpoint(path)
     options = {} if excerpt_frames is None else {"excerpt_frames": excerpt_frames}
-    model = TempoEmbedder(precision=precision, **options)
+    model = TempoEmbedder(name=entry.name, precision=precision, **options)
     load_state(model.encoder, state, path, "tempo-tcn")
     return model.eval()
 

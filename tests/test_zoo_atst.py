@@ -370,6 +370,10 @@ def test_wrong_missing_foreign_and_truncated_checkpoints(fixtures, tmp_path, see
         atst.load_model(clip, model_name="beats-iter3")
     with pytest.raises(CheckpointError, match="bundles no weights.*checkpointstorage"):
         atst.load_model("")
+    with pytest.raises(CheckpointError, match="is not atst-frame-base.official: its encoder is 96 wide"):
+        atst.load_model(
+            lightning_checkpoint(fixtures["frame"], tmp_path / "f.ckpt", {"num_heads": 2}), "atst-frame-base"
+        )
     with pytest.raises(CheckpointError, match="not found"):
         atst.load_model(tmp_path / "absent.ckpt")
     with pytest.raises(CheckpointError, match="not an ATST checkpoint|not an ATST encoder"):
@@ -400,3 +404,23 @@ def test_hearvalidator_passes(fixtures, tmp_path, which):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Looks good!" in result.stdout
+
+
+def test_registry_entries():
+    import hear_ssl
+    from hear_ssl import registry
+
+    assert atst.MODEL_NAMES == ("atst-clip-small", "atst-clip-base", "atst-frame-small", "atst-frame-base")
+    for name in atst.MODEL_NAMES:
+        arch, entry = registry.get_architecture(name), registry.get_weights(name)
+        assert arch.module == "hear_ssl.atst" and entry.name == f"{name}.official" and not entry.bundled
+        assert entry.license.startswith("CC BY 4.0") and entry.url.startswith("https://")
+        encoder = {"clip": ATSTClip, "frame": ATSTFrame}[arch.config.kind](arch.config.encoder)
+        assert arch.config.num_parameters() == sum(p.numel() for p in encoder.parameters())
+        width = arch.config.encoder.depth * arch.config.encoder.embed_dim
+        assert arch.embedding_size == (2 * width if arch.config.kind == "clip" else width)
+    assert registry.get_weights("atst-clip-base").filename == "base.ckpt"
+    assert registry.get_architecture("atst-frame-small").config.encoder.num_heads == 6
+    # The top-level loader dispatches here; with nothing bundled it says where the file is published.
+    with pytest.raises(CheckpointError, match="drive.google.com"):
+        hear_ssl.load_model("", "atst-frame-base")

@@ -49,7 +49,7 @@ def test_bundled_weights_are_the_published_ones(seeds, fixture):
     bundled = weights_dir() / tempo.BUNDLED
     assert 100_000 < bundled.stat().st_size < 160_000
     state, _ = read_checkpoint(bundled)
-    original, _ = read_checkpoint(seeds / tempo.OFFICIAL_FILENAME)
+    original, _ = read_checkpoint(seeds / tempo.OFFICIAL.filename)
     assert len(state) == 77 and state.keys() == original.keys() == fixture["state_dict"].keys()
     for key in state:
         assert torch.equal(state[key], original[key]), key
@@ -57,13 +57,13 @@ def test_bundled_weights_are_the_published_ones(seeds, fixture):
 
     with safe_open(str(bundled), framework="pt") as handle:
         config = json.loads(handle.metadata()[CONFIG_METADATA_KEY])
-    assert config["source"]["sha256"] == tempo.OFFICIAL_SHA256
+    assert config["source"]["sha256"] == tempo.OFFICIAL.sha256
     card = bundled.with_suffix(".md").read_text()
     assert (seeds / "TCN-pretrained-LICENSE.md").read_text().strip() in card
 
 
 def test_conversion_reproduces_the_bundled_tensors(seeds, tmp_path):
-    sha = tempo.convert_official(seeds / tempo.OFFICIAL_FILENAME, tmp_path / "tcn.safetensors")
+    sha = tempo.convert_official(seeds / tempo.OFFICIAL.filename, tmp_path / "tcn.safetensors")
     assert sha == tempo.sha256_file(weights_dir() / tempo.BUNDLED)
 
 
@@ -200,7 +200,7 @@ def test_foreign_truncated_and_missing_checkpoints(seeds, tmp_path):
     with pytest.raises(CheckpointError, match="not a tempo-tcn checkpoint"):
         tempo.load_model(foreign)
     truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes((seeds / tempo.OFFICIAL_FILENAME).read_bytes()[:50_000])
+    truncated.write_bytes((seeds / tempo.OFFICIAL.filename).read_bytes()[:50_000])
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         tempo.load_model(truncated)
     with pytest.raises(CheckpointError, match="not found"):
@@ -229,3 +229,25 @@ def test_embed_speed_benchmark_has_zoo_rows(tmp_path, capsys):
     assert "| cpu | fp32 | tempo-tcn |" in capsys.readouterr().out
     (row,) = json.loads(out.read_text())["rows"]
     assert row["scene_x_realtime"] > 0 and row["timestamp_x_realtime"] > 0 and "naive_scene_x_realtime" not in row
+
+
+def test_registry_entries(seeds, tmp_path):
+    import hear_ssl
+    from hear_ssl import registry
+
+    assert tempo.MODEL_NAMES == ("tempo-tcn",) and registry.get_architecture("tempo-tcn").module == "hear_ssl.tempo"
+    bundled = registry.get_weights("tempo-tcn")
+    assert bundled.name == "tempo-tcn.bundled" and bundled.bundled and bundled.redistributable
+    path = weights_dir() / bundled.filename
+    assert path.stat().st_size == bundled.num_bytes and tempo.sha256_file(path) == bundled.sha256
+    official = seeds / tempo.OFFICIAL.filename
+    assert official.stat().st_size == tempo.OFFICIAL.num_bytes and tempo.sha256_file(official) == tempo.OFFICIAL.sha256
+    config = registry.get_architecture("tempo-tcn").config
+    assert config.num_parameters() == sum(p.numel() for p in TempoTCN().parameters())
+    assert config.embedding_size == 16 and config.describe() and config.describe_timestamps()
+    # The top-level loader dispatches to this module; a tagged name checks the file it is given.
+    model = hear_ssl.load_model("", "tempo-tcn")
+    assert model.name == "tempo-tcn.bundled" and model.sample_rate == 44100
+    assert tempo.load_model(official, "tempo-tcn.official").name == "tempo-tcn.official"
+    with pytest.raises(CheckpointError, match="is not the tempo-tcn.official weights file"):
+        tempo.load_model(path, "tempo-tcn.official")
