@@ -19,8 +19,8 @@ ATST-Frame (official `methods/atstframe/embedding.py`, all blocks concatenated p
     `scene_embedding_size` is the size returned (the official declares twice it, from a max pooling that is
     commented out). Timestamps are the token centres, 40 i + 15 ms (the official reports 40 i).
 
-Clips shorter than one 4-frame token (< 513 samples) are zero-padded to 513 samples (the shortest the
-reflect-padded STFT takes), which gives exactly one token. Clips of a batch are encoded together, each with
+Clips shorter than 513 samples (the shortest the reflect-padded STFT takes; the official code fails on them)
+are zero-padded to 513 samples: 4 frames, exactly one token. Clips of a batch are encoded together, each with
 its own dB peak, so a batch gives the one-at-a-time result.
 """
 
