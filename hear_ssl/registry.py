@@ -22,7 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .atst_config import ATSTArchitecture, ATSTProcessing
 from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
+from .tempo_config import TempoProcessing, TempoTCNConfig
 
 # Key layouts a weights file can have. "official": the authors' release as published (usually a bare
 # state dict; its processing comes from the registry). "hear-ssl": safetensors written by `hear-ssl
@@ -415,9 +417,104 @@ def _beats_block() -> tuple[list[Architecture], list[Weights]]:
 
 _BEATS_ARCHITECTURES, _BEATS_WEIGHTS = _beats_block()
 
-# One block per family; a new family appends its own two lists here (see TEAM-UPDATES / docs/models.md).
-_ARCHITECTURE_TABLE: list[Architecture] = [*_LOGMEL_ARCHITECTURES, *_BEATS_ARCHITECTURES]
-_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS, *_BEATS_WEIGHTS]
+
+# ATST-Clip and ATST-Frame (`hear_ssl/atst.py`). Checkpoints: CC BY 4.0, downloaded by the user (the authors
+# publish no sizes or sha256); ATST-Frame's are Google Drive links without a file name.
+
+ATST_LICENSE = "CC BY 4.0 (audiossl LICENSE: checkpoints; code MIT)"
+ATST_CLIP_URL = "https://checkpointstorage.oss-cn-beijing.aliyuncs.com/atst/"
+ATST_FRAME_URLS = {
+    "small": "https://drive.google.com/file/d/1xZoOTuxV415icYONYbeFQzgrmJQf4a4B",
+    "base": "https://drive.google.com/file/d/1bGJSZWlAIIJ6GL5Id5dW0PTB72DL-QDQ",
+}
+
+_ATST_ARCHITECTURES = [
+    Architecture(
+        f"atst-{kind}-{variant}", "atst", ATSTArchitecture.official(kind, variant), "official",
+        f"ATST-{kind.capitalize()} {variant} (Li et al. {'2022' if kind == 'clip' else '2024'}, audiossl)",
+    )
+    for kind in ("clip", "frame")
+    for variant in ("small", "base")
+]  # fmt: skip
+
+_ATST_WEIGHTS = [
+    Weights(
+        architecture=f"atst-clip-{variant}",
+        tag="official",
+        format="official",
+        license=ATST_LICENSE,
+        redistributable=True,
+        processing=ATSTProcessing(),
+        description=f"authors' AudioSet ATST-Clip {variant} (Lightning checkpoint, teacher encoder)",
+        filename=f"{variant}.ckpt",
+        url=ATST_CLIP_URL + f"{variant}.ckpt",
+    )
+    for variant in ("small", "base")
+] + [
+    Weights(
+        architecture=f"atst-frame-{variant}",
+        tag="official",
+        format="official",
+        license=ATST_LICENSE,
+        redistributable=True,
+        processing=ATSTProcessing(),
+        description=f"authors' AudioSet ATST-Frame {variant} (Lightning checkpoint, teacher encoder)",
+        url=ATST_FRAME_URLS[variant],
+    )
+    for variant in ("small", "base")
+]
+
+# --------------------------------------------------------------------------------------------------
+# The equivariant tempo TCN (`hear_ssl/tempo.py`). Its published weights (ISC-style licence) are bundled,
+# converted to safetensors by `hear_ssl.tempo.convert_official` (model card weights/tempo-tcn-quinton2022.md).
+
+TEMPO_LICENSE = "ISC-style, Copyright 2023 Elio Quinton (redistribution with the notice)"
+TEMPO_URL = "https://github.com/Quint-e/equivariant-self-supervision-tempo/tree/main/pretrained_model"
+
+_TEMPO_ARCHITECTURES = [
+    Architecture(
+        "tempo-tcn", "tempo", TempoTCNConfig(), "bundled",
+        "Equivariant self-supervised tempo TCN, 44.1 kHz (Quinton, ISMIR 2022)",
+    ),
+]  # fmt: skip
+
+_TEMPO_WEIGHTS = [
+    Weights(
+        architecture="tempo-tcn",
+        tag="official",
+        format="official",
+        license=TEMPO_LICENSE,
+        redistributable=True,
+        processing=TempoProcessing(),
+        description="the author's MagnaTagATune weights as published (bare state dict, CUDA tensors)",
+        filename="TCN-pretrained-220204-1729-002-8b0f9fa5.pt",
+        num_bytes=144_036,
+        sha256="d67671facad6eab88889a6f72845b512220dbb5fa830dac0611faabd99f1eebf",
+        url=TEMPO_URL,
+    ),
+    Weights(
+        architecture="tempo-tcn",
+        tag="bundled",
+        format="hear-ssl",
+        license=TEMPO_LICENSE,
+        redistributable=True,
+        processing=TempoProcessing(),
+        description="the published weights converted to safetensors, tensors unchanged",
+        filename="tempo-tcn-quinton2022.safetensors",
+        num_bytes=121_220,
+        sha256="e6e370bfe4762427810bd8113fed04d8b62b00100bda6fa2d0f8e7a23f850e2b",
+        bundled=True,
+    ),
+]
+
+# One block per family; a new family appends its own two lists here (see docs/models.md).
+_ARCHITECTURE_TABLE: list[Architecture] = [
+    *_LOGMEL_ARCHITECTURES,
+    *_BEATS_ARCHITECTURES,
+    *_ATST_ARCHITECTURES,
+    *_TEMPO_ARCHITECTURES,
+]
+_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS, *_ATST_WEIGHTS, *_TEMPO_WEIGHTS, *_BEATS_WEIGHTS]
 
 
 def _index():
