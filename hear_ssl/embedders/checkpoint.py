@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..weights import CheckpointError
+from ..weights import HUB_PREFIX, CheckpointError, download_from_hub
 
 
 class ForeignObject:
@@ -26,9 +26,25 @@ class ForeignObject:
         pass
 
 
+def resolve_model_file(model_file_path: str | os.PathLike, family: str, expected: str) -> Path:
+    """A local checkpoint path, or a Hub file (`hf://owner/repo/file[@revision]`) fetched into the HF cache.
+
+    Families with no published weights have no default: "" raises, saying what to pass instead.
+    """
+    reference = os.fspath(model_file_path) if model_file_path else ""
+    if not reference:
+        raise CheckpointError(
+            f"{family} has no published weights, so hear-ssl bundles none. Pass your checkpoint: "
+            f"load_model('path/to/checkpoint', ...) with {expected}."
+        )
+    if reference.startswith(HUB_PREFIX):
+        return download_from_hub(reference)
+    return Path(reference).expanduser()
+
+
 def read_training_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The state dict of a checkpoint: `payload["state_dict"]` when present (Lightning, DeepCluster), else the
-    payload itself when it is a dict of tensors.
+    """The state dict of a checkpoint: a `.safetensors` file, or a torch file's `payload["state_dict"]` when
+    present (Lightning, DeepCluster), else the payload itself when it is a dict of tensors.
 
     Raises
     ------
@@ -38,6 +54,13 @@ def read_training_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as err:
+            raise CheckpointError(f"cannot read safetensors file {path} ({type(err).__name__}: {err})") from err
     try:
         foreign = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
         with torch.serialization.safe_globals([(ForeignObject, name) for name in foreign]):

@@ -1,0 +1,141 @@
+"""DeLoRes-S / DeLoRes-M as a HEAR model: Slaney log-mel, per-clip standardisation, AudioNTT2020, max + mean.
+
+- Scene embedding (2048): the authors' pooling, max over time plus mean over time of the encoder frames
+  (`DELORES_S.forward`, LAPE `upstream_encoder.py`).
+- Timestamp embeddings (2048): the encoder frames themselves, the model's native rate. Encoder frame j pools
+  log-mel frames 8j .. 8j+7 (three 2x max-pools); log-mel frame i is centred at i * 10 ms (centred STFT), so
+  frame j is stamped 80 j + 35 ms. Clips shorter than 8 log-mel frames (< 70 ms) have their frames tiled to 8
+  and give one frame at 35 ms.
+- Normalisation: each clip by its own log-mel mean and unbiased std (LAPE trains with running dataset
+  statistics its checkpoints do not keep; see `hear_ssl.frontends.slaney_mel`).
+- Clips up to `chunk_seconds` are encoded in groups of up to `batch_seconds` of audio (each clip normalised on
+  its own, so a batch gives the one-at-a-time result); longer clips are streamed in time chunks that overlap by
+  more than the conv stack's receptive field, which reproduces the whole-clip frames, with statistics gathered
+  in a first streamed pass. Memory stays bounded by the chunk size (plus the returned frames).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..frontends.slaney_mel import SlaneyLogMel, per_clip_standardise
+from ..models.delores import build_delores_encoder, convert_lape_state_dict
+from .precision import autocast, check_precision
+
+TIME_STRIDE = 8  # log-mel frames per encoder frame
+FRAME_STEP_MS = 80.0
+FIRST_FRAME_MS = 35.0  # centre of log-mel frames 0..7
+# Chunks see this many extra log-mel frames on each side: more than the receptive field (3 convs, 3 pools).
+CHUNK_CONTEXT = 8 * TIME_STRIDE
+
+
+class DeLoResEmbedder(nn.Module):
+    """HEAR model for DeLoRes-S / DeLoRes-M (both: AudioNTT2020, n_mels 64, d 2048).
+
+    Parameters
+    ----------
+    variant : "delores-s" or "delores-m" (which encoder a LAPE upstream checkpoint holds).
+    precision : "fp32", "bf16" or "fp16" (autocast of the encoder).
+    chunk_seconds : clips longer than this are streamed in chunks of this length.
+    batch_seconds : audio per encoder pass for short clips (default 16 s on CPU, 256 s on CUDA).
+    """
+
+    sample_rate = 16000
+
+    def __init__(
+        self,
+        variant: str = "delores-s",
+        precision: str = "fp32",
+        chunk_seconds: float = 60.0,
+        batch_seconds: float | None = None,
+    ):
+        super().__init__()
+        if chunk_seconds <= 0:
+            raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
+        self.name = variant
+        self.precision = check_precision(precision)
+        self.chunk_seconds, self.batch_seconds = chunk_seconds, batch_seconds
+        self.frontend = SlaneyLogMel()
+        self.encoder = build_delores_encoder()
+        self.scene_embedding_size = self.timestamp_embedding_size = self.encoder.embedding_size
+        self.eval()
+
+    def load_lape_state_dict(self, state: dict[str, torch.Tensor]) -> DeLoResEmbedder:
+        """Load a LAPE checkpoint's state dict (any layout `convert_lape_state_dict` accepts), strictly."""
+        self.encoder.load_state_dict(convert_lape_state_dict(state, self.name), strict=True)
+        return self
+
+    # ----------------------------------------------------------------------------------------------
+    # HEAR entry points: audio is (n_sounds, n_samples) float32 on the model's device, already checked.
+
+    @torch.no_grad()
+    def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, 2048): max + mean over time of each clip's encoder frames."""
+        out = []
+        for pieces in self._clip_frames(audio):
+            running_max, running_sum, count = None, 0.0, 0
+            for piece in pieces:  # pooled piece by piece, so memory does not grow with clip length
+                piece_max = piece.amax(dim=0)
+                running_max = piece_max if running_max is None else torch.maximum(running_max, piece_max)
+                running_sum = running_sum + piece.sum(dim=0)
+                count += piece.shape[0]
+            out.append(running_max + running_sum / count)
+        return torch.stack(out)
+
+    @torch.no_grad()
+    def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N) -> frames (B, F, 2048) and their centres in ms (B, F), F = max(1, (N // 160 + 1) // 8)."""
+        frames = torch.stack([torch.cat(list(pieces)) for pieces in self._clip_frames(audio)])
+        steps = torch.arange(frames.shape[1], device=audio.device, dtype=torch.float64)
+        timestamps = (FIRST_FRAME_MS + FRAME_STEP_MS * steps).float()
+        return frames, timestamps.expand(audio.shape[0], -1).contiguous()
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _encode(self, logmel: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 64, T) standardised log-mel -> (B, max(1, T // 8), 2048) float32 frames."""
+        if logmel.shape[-1] < TIME_STRIDE:  # shorter than one encoder frame: tile rather than pad silence
+            logmel = logmel.repeat(1, 1, 1, math.ceil(TIME_STRIDE / logmel.shape[-1]))[..., :TIME_STRIDE]
+        with autocast(logmel.device, self.precision):
+            return self.encoder.forward_frames(logmel).float()
+
+    def _clip_frames(self, audio: torch.Tensor):
+        """For each clip, an iterable of (frames, 2048) pieces that together are its encoder frames."""
+        if audio.shape[1] <= self.chunk_seconds * self.sample_rate:
+            seconds = self.batch_seconds or (256.0 if audio.device.type == "cuda" else 16.0)
+            per_group = max(1, int(seconds * self.sample_rate // audio.shape[1]))
+            for group in audio.split(per_group):
+                yield from ([frames] for frames in self._encode(per_clip_standardise(self.frontend(group))))
+        else:
+            for clip in audio:
+                yield self._streamed_frames(clip)
+
+    def _chunk_frames(self) -> int:
+        chunk = int(self.chunk_seconds * self.sample_rate / self.frontend.config.hop_length)
+        return max(TIME_STRIDE, chunk - chunk % TIME_STRIDE)
+
+    def _streamed_frames(self, clip: torch.Tensor):
+        padded = self.frontend.pad(clip.unsqueeze(0))
+        total, chunk = self.frontend.num_frames(clip.shape[0]), self._chunk_frames()
+        # Pass 1: the clip's log-mel mean and unbiased std, accumulated in float64.
+        total_sum, total_sq, count = 0.0, 0.0, 0
+        for first in range(0, total, chunk):
+            logmel = self.frontend.frames(padded, first, min(first + chunk, total)).double()
+            total_sum += logmel.sum().item()
+            total_sq += logmel.square().sum().item()
+            count += logmel.numel()
+        mean = total_sum / count
+        std = torch.tensor(math.sqrt(max(total_sq - count * mean * mean, 0.0) / max(count - 1, 1)))
+        # Pass 2: overlapping chunks, each keeping the encoder frames it owns.
+        for start in range(0, total, chunk):
+            end = min(start + chunk, total)
+            left, right = max(0, start - CHUNK_CONTEXT), min(total, end + CHUNK_CONTEXT)
+            logmel = self.frontend.frames(padded, left, right)
+            frames = self._encode(per_clip_standardise(logmel, torch.tensor(mean), std))[0]
+            first = (start - left) // TIME_STRIDE
+            owned = frames[first : first + (end - start) // TIME_STRIDE]
+            if len(owned):  # a final sliver shorter than one encoder frame adds none
+                yield owned
