@@ -4,7 +4,9 @@
 - Timestamp embeddings (1280): the backbone's output map averaged over its 2 frequency cells, one per 32 STFT
   frames (the network's time stride), i.e. every 320 ms. Step j covers STFT frames 32j .. 32j+31; STFT frame i
   spans samples 160 i .. 160 i + 399 (no centring), so step j is stamped at the centre of that span,
-  320 j + 167.5 ms. Their mean over time is the scene embedding (for clips up to `chunk_seconds`).
+  320 j + 167.5 ms. A last step whose centre lies past the clip's end (it covers only a few frames) is left
+  out of the timestamp embeddings, so stamps stay evenly spaced and inside the clip (as HEAR requires); it still
+  counts in the scene embedding. A clip with a single step has it stamped at min(167.5 ms, clip end).
 - Squeeze-excitation pools over the whole input, so every output depends on the clip's full extent: clips
   longer than `chunk_seconds` are split into near-equal chunks (multiples of 32 frames, no sliver at the end)
   encoded independently; the scene embedding is the mean over all their time steps. Memory is bounded by the
@@ -23,8 +25,8 @@ from ..frontends.tf_mel import FRAME_LENGTH, FRAME_STEP, TFLogMel, num_frames
 from ..models.decar import DECAR, EMBEDDING_SIZE, TIME_STRIDE, load_decar
 from .precision import autocast, check_precision
 
-FRAME_STEP_MS = 1000.0 * TIME_STRIDE * FRAME_STEP / 16000  # 320 ms
-FIRST_FRAME_MS = 1000.0 * ((TIME_STRIDE - 1) * FRAME_STEP + FRAME_LENGTH) / 2 / 16000  # 167.5 ms
+STEP_MS = 1000.0 * TIME_STRIDE * FRAME_STEP / 16000  # 320 ms
+FIRST_STEP_MS = 1000.0 * ((TIME_STRIDE - 1) * FRAME_STEP + FRAME_LENGTH) / 2 / 16000  # 167.5 ms
 
 
 class DECAREmbedder(nn.Module):
@@ -69,11 +71,13 @@ class DECAREmbedder(nn.Module):
 
     @torch.no_grad()
     def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, N) -> steps (B, S, 1280) and their centres in ms (B, S), one step per 320 ms."""
+        """(B, N) -> steps (B, S, 1280) and their centres in ms (B, S), one step per 320 ms, all inside the clip."""
         steps = torch.stack([torch.cat(pieces) for pieces in self._clip_steps(audio)])
-        index = torch.arange(steps.shape[1], device=audio.device, dtype=torch.float64)
-        timestamps = (FIRST_FRAME_MS + FRAME_STEP_MS * index).float()
-        return steps, timestamps.expand(audio.shape[0], -1).contiguous()
+        end_ms = 1000.0 * audio.shape[1] / self.sample_rate
+        timestamps = FIRST_STEP_MS + STEP_MS * torch.arange(steps.shape[1], device=audio.device, dtype=torch.float64)
+        inside = max(1, int((timestamps <= end_ms).sum()))
+        timestamps = timestamps[:inside].clamp(max=end_ms).float()
+        return steps[:, :inside], timestamps.expand(audio.shape[0], -1).contiguous()
 
     # ----------------------------------------------------------------------------------------------
 

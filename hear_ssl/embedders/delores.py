@@ -5,7 +5,7 @@
 - Timestamp embeddings (2048): the encoder frames themselves, the model's native rate. Encoder frame j pools
   log-mel frames 8j .. 8j+7 (three 2x max-pools); log-mel frame i is centred at i * 10 ms (centred STFT), so
   frame j is stamped 80 j + 35 ms. Clips shorter than 8 log-mel frames (< 70 ms) have their frames tiled to 8
-  and give one frame at 35 ms.
+  and give one frame at 35 ms (or at the clip's end, when that comes first).
 - Normalisation: each clip by its own log-mel mean and unbiased std (LAPE trains with running dataset
   statistics its checkpoints do not keep; see `hear_ssl.frontends.slaney_mel`).
 - Clips up to `chunk_seconds` are encoded in groups of up to `batch_seconds` of audio (each clip normalised on
@@ -90,7 +90,8 @@ class DeLoResEmbedder(nn.Module):
         """(B, N) -> frames (B, F, 2048) and their centres in ms (B, F), F = max(1, (N // 160 + 1) // 8)."""
         frames = torch.stack([torch.cat(list(pieces)) for pieces in self._clip_frames(audio)])
         steps = torch.arange(frames.shape[1], device=audio.device, dtype=torch.float64)
-        timestamps = (FIRST_FRAME_MS + FRAME_STEP_MS * steps).float()
+        end_ms = 1000.0 * audio.shape[1] / self.sample_rate  # clips under 35 ms: stamped at their end
+        timestamps = (FIRST_FRAME_MS + FRAME_STEP_MS * steps).clamp(max=end_ms).float()
         return frames, timestamps.expand(audio.shape[0], -1).contiguous()
 
     # ----------------------------------------------------------------------------------------------
