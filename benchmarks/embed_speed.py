@@ -42,9 +42,28 @@ OFFICIAL_COUNTERPART = {"byol-s": "serab_default", "byol-s-cvt": "serab_cvt"}
 TARGET_SPEEDUP = 20.0
 
 
+def _zoo_builders() -> dict:
+    """Encoder-zoo HEAR models with no published weights (random weights here): name -> builder(precision).
+
+    Their naive baseline is the official call pattern: one clip per encoder pass (LAPE's and DECAR's
+    feature extraction embed one file at a time); their timestamp path has no naive counterpart.
+    """
+    from hear_ssl.embedders.decar import DECAREmbedder
+    from hear_ssl.embedders.delores import DeLoResEmbedder
+
+    return {
+        "delores-s": lambda precision: DeLoResEmbedder("delores-s", precision=precision),
+        "decar": lambda precision: DECAREmbedder(precision=precision),
+    }
+
+
+ZOO_MODELS = tuple(_zoo_builders())
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=available_models(), choices=available_models(), metavar="NAME")
+    names = available_models() + list(ZOO_MODELS)
+    parser.add_argument("--models", nargs="+", default=names, choices=names, metavar="NAME")
     parser.add_argument(
         "--devices", nargs="+", default=None, metavar="DEV", help="default: cpu, plus cuda when available"
     )
@@ -153,6 +172,8 @@ def naive_timestamps(model, audio: torch.Tensor, windows_per_pass: int, max_wind
 
 def build_model(name: str, device: torch.device, precision: str, args) -> torch.nn.Module:
     torch.manual_seed(0)
+    if name in ZOO_MODELS:
+        return _zoo_builders()[name](precision).to(device)
     model = make_embedder(get_spec(name), precision=precision).to(device)
     if args.channels_last:
         model.encoder.to(memory_format=torch.channels_last)
@@ -179,8 +200,18 @@ def measure(name: str, device: torch.device, precision: str, args) -> dict:
         "seconds": seconds,
         "scene_x_realtime": audio_seconds / scene_s,
         "timestamp_x_realtime": audio_seconds / stamp_s,
-        "timestamp_path": "pooled frames, one pass per clip" if model.framing.pool_frames else "window by window",
     }
+    if name in ZOO_MODELS:
+        row["timestamp_path"] = "native encoder frames, one pass per clip"
+        if not args.no_naive:
+            subset = audio[: args.naive_clips]
+            naive_scene_s, _ = median_seconds(
+                lambda: [model.scene_embeddings(clip[None]) for clip in subset], device, args.repeats
+            )
+            row["naive_scene_x_realtime"] = subset.shape[0] * seconds / naive_scene_s
+            row["scene_speedup_vs_naive"] = row["scene_x_realtime"] / row["naive_scene_x_realtime"]
+        return row
+    row["timestamp_path"] = "pooled frames, one pass per clip" if model.framing.pool_frames else "window by window"
     if not args.no_naive:
         subset = audio[: args.naive_clips]
         max_windows = args.naive_windows or (40 if on_cpu else None)
