@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 
+from .delores_config import ENCODER_PREFIXES
 from .embedders.checkpoint import read_training_checkpoint, resolve_model_file
 from .embedders.delores import DeLoResEmbedder
 from .hear import get_scene_embeddings, get_timestamp_embeddings
-from .models.delores import ENCODER_PREFIXES, detect_variant
+from .models.delores import detect_variant
 
 MODEL_NAMES = tuple(ENCODER_PREFIXES)  # ("delores-s", "delores-m")
 EXPECTED_FORMAT = (

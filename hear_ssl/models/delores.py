@@ -22,17 +22,13 @@ import re
 import torch
 
 from ..config import EncoderConfig
+from ..delores_config import ENCODER_PREFIXES
 from ..weights import CheckpointError
 from .audiontt2020 import AudioNTT2020
 
 DELORES_ENCODER = EncoderConfig(arch="audiontt2020", n_mels=64, d=2048)
 # LAPE block i (`features_{i}`) holds AudioNTT2020 `features` layers 4(i-1) .. 4(i-1)+3.
 _LAPE_BLOCK = re.compile(r"^features_(?P<block>[123])\.(?P<layer>[01])\.(?P<rest>.+)$")
-# Where each variant's encoder lives in its upstream Lightning checkpoint, most specific first.
-ENCODER_PREFIXES = {
-    "delores-s": ("encoder.encoder.", "encoder.", ""),
-    "delores-m": ("encoder_q.encoder.", "encoder.", ""),
-}
 # Training-only parts of the upstream checkpoints: ignored when embedding.
 TRAINING_ONLY = re.compile(r"^(p\d*\.|encoder_k\.|encoder_q\.fc\.|queue$|queue_ptr$)")
 
