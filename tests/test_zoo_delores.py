@@ -287,3 +287,23 @@ def test_hearvalidator_passes(lightning_ckpt, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Looks good!" in result.stdout
+
+
+def test_long_clip_memory_stays_bounded(lightning_ckpt):
+    """A 4-min clip in 10-s chunks: peak memory grows far less than whole-clip encoding (~780 MiB here)."""
+    script = f"""
+import resource, torch, hear_ssl.delores as m
+torch.set_num_threads(1)
+model = m.load_model({str(lightning_ckpt)!r}, chunk_seconds=10.0)
+audio = torch.zeros(1, 240 * 16000)
+audio[0, ::7] = 0.1
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = m.get_scene_embeddings(audio, model)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert out.shape == (1, 2048) and torch.isfinite(out).all()
+print((after - before) // 1024)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    growth_mib = int(result.stdout.strip().splitlines()[-1])
+    assert growth_mib < 300, f"peak memory grew by {growth_mib} MiB"
