@@ -100,7 +100,8 @@ class DECAREmbedder(nn.Module):
         total = num_frames(audio.shape[1])
         bounds = self._chunk_bounds(total)
         seconds = self.batch_seconds or (256.0 if audio.device.type == "cuda" else 16.0)
-        per_group = max(1, int(seconds * self.sample_rate // min(audio.shape[1], bounds[0][1] * FRAME_STEP + 1)))
+        chunk_samples = min(audio.shape[1], (bounds[0][1] - 1) * FRAME_STEP + FRAME_LENGTH)
+        per_group = max(1, int(seconds * self.sample_rate // chunk_samples))
         out: list[list[torch.Tensor]] = [[] for _ in range(len(audio))]
         for first, stop in bounds:
             for offset in range(0, len(audio), per_group):

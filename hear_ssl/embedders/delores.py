@@ -128,14 +128,15 @@ class DeLoResEmbedder(nn.Module):
             total_sum += logmel.sum().item()
             total_sq += logmel.square().sum().item()
             count += logmel.numel()
-        mean = total_sum / count
-        std = torch.tensor(math.sqrt(max(total_sq - count * mean * mean, 0.0) / max(count - 1, 1)))
+        mean_value = total_sum / count
+        std_value = math.sqrt(max(total_sq - count * mean_value * mean_value, 0.0) / max(count - 1, 1))
+        mean, std = (torch.tensor(v, device=clip.device) for v in (mean_value, std_value))
         # Pass 2: overlapping chunks, each keeping the encoder frames it owns.
         for start in range(0, total, chunk):
             end = min(start + chunk, total)
             left, right = max(0, start - CHUNK_CONTEXT), min(total, end + CHUNK_CONTEXT)
             logmel = self.frontend.frames(padded, left, right)
-            frames = self._encode(per_clip_standardise(logmel, torch.tensor(mean), std))[0]
+            frames = self._encode(per_clip_standardise(logmel, mean, std))[0]
             first = (start - left) // TIME_STRIDE
             owned = frames[first : first + (end - start) // TIME_STRIDE]
             if len(owned):  # a final sliver shorter than one encoder frame adds none
