@@ -12,30 +12,33 @@ from __future__ import annotations
 
 import os
 
-from .embedders.checkpoint import read_training_checkpoint, resolve_model_file
+from .embedders.checkpoint import read_training_checkpoint, resolve_user_weights
 from .embedders.decar import DECAREmbedder
 from .hear import get_scene_embeddings, get_timestamp_embeddings
+from .registry import available_models, get_architecture, get_weights
 
-MODEL_NAMES = ("decar",)
-EXPECTED_FORMAT = (
-    "a DECAR upstream checkpoint ({'epoch', 'state_dict', 'optimizer'}, keys model_efficient.module.*) or an "
-    "EfficientNet-B0 (1 input channel) state dict"
-)
+MODEL_NAMES = tuple(available_models("decar"))  # ("decar",)
+DEFAULT_MODEL = "decar"
 
 
-def load_model(model_file_path: str | os.PathLike = "", model_name: str | None = None, **options) -> DECAREmbedder:
+def load_model(
+    model_file_path: str | os.PathLike = "", model_name: str | None = None, serab_compat: bool = False, **options
+) -> DECAREmbedder:
     """A DECAR HEAR model holding the checkpoint's backbone.
 
     Parameters
     ----------
     model_file_path : a DECAR checkpoint (local path or `hf://owner/repo/file[@revision]`); required.
-    model_name : "decar" (the only model here) or None.
+    model_name : "decar" (or "decar.user", its only weights tag) or None.
     **options : `precision` ("fp32", "bf16", "fp16"), `chunk_seconds`, `batch_seconds`.
     """
-    if model_name is not None and model_name not in MODEL_NAMES:
+    if serab_compat:
+        raise ValueError("serab_compat applies to the per-input-normalised BYOL-S models, not to DECAR")
+    if model_name is not None and get_architecture(model_name).family != "decar":
         raise ValueError(f"model_name {model_name!r} is not served by hear_ssl.decar; choose one of {MODEL_NAMES}")
-    state = read_training_checkpoint(resolve_model_file(model_file_path, "DECAR", EXPECTED_FORMAT))
+    entry = get_weights(model_name or DEFAULT_MODEL)
+    state = read_training_checkpoint(resolve_user_weights(model_file_path, entry))
     return DECAREmbedder(**options).load_decar_state_dict(state).eval()
 
 
-__all__ = ["load_model", "get_scene_embeddings", "get_timestamp_embeddings", "MODEL_NAMES"]
+__all__ = ["load_model", "get_scene_embeddings", "get_timestamp_embeddings", "MODEL_NAMES", "DEFAULT_MODEL"]

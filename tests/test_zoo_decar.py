@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import hear_ssl
 import hear_ssl.decar as decar
+from hear_ssl import registry
 from hear_ssl.frontends.tf_mel import TFLogMel, tf_mel_weight_matrix
-from hear_ssl.models.decar import SameConv2d, convert_decar_state_dict, load_decar
+from hear_ssl.models.decar import EfficientNetB0, SameConv2d, convert_decar_state_dict, load_decar
 from hear_ssl.weights import CheckpointError
 
 from .zoo_support import BAD_AUDIO, CLIPS, load_fixture, load_recipe, relative_error, seeds_dir, synthetic_clips
@@ -147,6 +149,20 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, official_ckpt, official_stat
         convert_decar_state_dict(partial) and load_decar(partial)
     with pytest.raises(ValueError, match="decar"):
         decar.load_model(str(official_ckpt), model_name="delores-s")
+
+
+def test_registry_entry_says_no_weights_are_published(official_ckpt, waves, fixture):
+    assert decar.MODEL_NAMES == ("decar",) and decar.DEFAULT_MODEL == "decar"
+    arch, entry = registry.get_architecture("decar"), registry.get_weights("decar")
+    assert (
+        arch.family == "decar" and entry.name == "decar.user" and registry.available_weights("decar") == ["decar.user"]
+    )
+    assert not (entry.bundled or entry.hub or entry.redistributable or entry.filename or entry.sha256)
+    assert entry.description.startswith("user-provided; none published") and arch.embedding_size == 1280
+    assert arch.config.num_parameters() == sum(p.numel() for p in EfficientNetB0(1).parameters())
+    model = hear_ssl.load_model(str(official_ckpt), "decar.user")
+    scene = decar.get_scene_embeddings(waves["a_3s"], model)
+    assert relative_error(scene, fixture["outputs"]["a_3s"]["effnet_pooled"].flatten(1)) < 1e-3
 
 
 # --------------------------------------------------------------------------------------------------

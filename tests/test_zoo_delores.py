@@ -5,10 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
+import hear_ssl
 import hear_ssl.delores as delores
+from hear_ssl import registry
+from hear_ssl.audio import load_audio
+from hear_ssl.cli import main as cli
 from hear_ssl.frontends.slaney_mel import SlaneyLogMel, per_clip_standardise, slaney_filterbank
 from hear_ssl.models.delores import block_outputs, build_delores_encoder, convert_lape_state_dict
 from hear_ssl.models.pooling import mean_max_pool
@@ -191,6 +197,46 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, lightning_ckpt):
         delores.load_model(str(foreign))
     with pytest.raises(ValueError, match="delores-s"):
         delores.load_model(str(lightning_ckpt), model_name="byol-a-512")
+    with pytest.raises(CheckpointError, match="not a delores-m checkpoint"):
+        delores.load_model(str(lightning_ckpt), model_name="delores-m")  # a DeLoRes-S file named as -M
+    with pytest.raises(ValueError, match="serab_compat"):
+        delores.load_model(str(lightning_ckpt), serab_compat=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry binding
+
+
+def test_registry_entries_say_no_weights_are_published():
+    assert delores.MODEL_NAMES == ("delores-s", "delores-m") and delores.DEFAULT_MODEL == "delores-s"
+    for name in delores.MODEL_NAMES:
+        arch, entry = registry.get_architecture(name), registry.get_weights(name)
+        assert (
+            arch.family == "delores"
+            and entry.name == f"{name}.user"
+            and registry.available_weights(name) == [entry.name]
+        )
+        assert not (entry.bundled or entry.hub or entry.redistributable or entry.filename or entry.sha256)
+        assert entry.description.startswith("user-provided; none published")
+        assert arch.embedding_size == 2048
+        assert arch.config.num_parameters() == sum(p.numel() for p in build_delores_encoder().parameters())
+
+
+def test_top_level_loader_and_cli_serve_delores(lightning_ckpt, tmp_path, waves, fixture):
+    model = hear_ssl.load_model(str(lightning_ckpt), "delores-s.user")
+    assert isinstance(model, type(delores.load_model(str(lightning_ckpt))))
+    wav = tmp_path / "a.wav"
+    soundfile.write(wav, waves["a_3s"][0].numpy(), 16000, subtype="FLOAT")
+    out = tmp_path / "emb.npz"
+    assert cli(["embed", str(wav), "--model", "delores-s", "--weights", str(lightning_ckpt), "--out", str(out),
+                "--timestamps", "--quiet"]) == 0  # fmt: skip
+    saved = np.load(out)
+    audio = torch.from_numpy(load_audio(wav)).unsqueeze(0)
+    torch.testing.assert_close(torch.from_numpy(saved["scene/a.wav"]), delores.get_scene_embeddings(audio, model)[0])
+    assert relative_error(torch.from_numpy(saved["scene/a.wav"])[None], fixture["outputs"]["a_3s"]["embedding"]) < 1e-3
+    assert saved["timestamps/a.wav"][0] == 35.0
+    # Without --weights the CLI says there are no published weights (exit 2, one line).
+    assert cli(["embed", str(wav), "--model", "delores-s", "--out", str(out), "--quiet"]) == 2
 
 
 # --------------------------------------------------------------------------------------------------

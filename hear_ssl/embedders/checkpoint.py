@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..weights import HUB_PREFIX, CheckpointError, download_from_hub
+from ..registry import Weights
+from ..weights import CheckpointError, resolve_weights
 
 
 class ForeignObject:
@@ -26,20 +27,18 @@ class ForeignObject:
         pass
 
 
-def resolve_model_file(model_file_path: str | os.PathLike, family: str, expected: str) -> Path:
-    """A local checkpoint path, or a Hub file (`hf://owner/repo/file[@revision]`) fetched into the HF cache.
+def resolve_user_weights(model_file_path: str | os.PathLike, entry: Weights) -> Path:
+    """The user's checkpoint for a registry entry whose authors publish no weights (local path or `hf://...`).
 
-    Families with no published weights have no default: "" raises, saying what to pass instead.
+    "" raises: there is no default to fall back on, so the error says what to pass instead.
     """
-    reference = os.fspath(model_file_path) if model_file_path else ""
-    if not reference:
+    if not model_file_path:
         raise CheckpointError(
-            f"{family} has no published weights, so hear-ssl bundles none. Pass your checkpoint: "
-            f"load_model('path/to/checkpoint', ...) with {expected}."
+            f"{entry.architecture} has no published weights, so hear-ssl bundles none. Pass your checkpoint: "
+            f"load_model('path/to/checkpoint', model_name={entry.architecture!r}). Expected: "
+            + entry.description.removeprefix("user-provided; none published. ")
         )
-    if reference.startswith(HUB_PREFIX):
-        return download_from_hub(reference)
-    return Path(reference).expanduser()
+    return resolve_weights(model_file_path, entry).path
 
 
 def read_training_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
