@@ -135,6 +135,25 @@ def test_hear_api_parity_from_the_waveform(model, waves, fixture, clip):
     torch.testing.assert_close(frames.amax(dim=1) + frames.mean(dim=1), scene, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("layer", [1, 2, 3])
+def test_layer_option_parity_from_the_waveform(lightning_ckpt, waves, fixture, layer):
+    """`layer=k` embeds conv block k as LAPE's downstream does: its time mean is the fixture's layer{k}_mean."""
+    model = delores.load_model(str(lightning_ckpt), layer=layer)
+    assert model.scene_embedding_size == model.timestamp_embedding_size == {1: 2048, 2: 1024, 3: 512}[layer]
+    for clip in CLIPS:
+        scene = delores.get_scene_embeddings(waves[clip], model)
+        assert relative_error(scene, fixture["outputs"][clip][f"layer{layer}_mean"]) < 1e-3
+    frames, timestamps = delores.get_timestamp_embeddings(waves["a_3s"], model)
+    stride = 2**layer
+    assert frames.shape == (1, 301 // stride, model.timestamp_embedding_size)
+    assert timestamps[0, 0] == 10 * (stride - 1) / 2 and torch.allclose(timestamps.diff(), torch.tensor(10.0 * stride))
+    # Streaming in chunks reproduces the whole-clip frames of every layer.
+    chunked = delores.load_model(str(lightning_ckpt), layer=layer, chunk_seconds=1.0)
+    assert relative_error(delores.get_timestamp_embeddings(waves["a_3s"], chunked)[0], frames) < 1e-5
+    with pytest.raises(ValueError, match="layer must be one of"):
+        delores.load_model(str(lightning_ckpt), layer=0)
+
+
 # --------------------------------------------------------------------------------------------------
 # Checkpoint layouts
 

@@ -95,6 +95,32 @@ def convert_lape_state_dict(state: dict[str, torch.Tensor], variant: str = "delo
     )
 
 
+# Layers a DeLoRes model can embed with: 1..3 = the flattened output of conv block k (LAPE's
+# `return_all_layers` x_k, the layers its downstream `finetune_layer` picks), 4 = the fc output (the embedding).
+LAYERS = (1, 2, 3, 4)
+FINAL_LAYER = 4
+
+
+def layer_time_stride(layer: int) -> int:
+    """Log-mel frames per frame of `layer` (each conv block halves time)."""
+    return 2 ** min(layer, 3)
+
+
+def layer_size(layer: int, n_mels: int = DELORES_ENCODER.n_mels, d: int = DELORES_ENCODER.d) -> int:
+    """Feature width of `layer`: 64 channels x remaining mel bins for conv blocks, d for fc."""
+    return d if layer == FINAL_LAYER else 64 * (n_mels // 2**layer)
+
+
+def layer_frames(encoder: AudioNTT2020, x: torch.Tensor, layer: int = FINAL_LAYER) -> torch.Tensor:
+    """(B, 1, 64, T) standardised log-mel -> (B, T // layer_time_stride(layer), layer_size(layer)) frames."""
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS} (1-3: conv blocks, 4: fc), got {layer!r}")
+    x = encoder.features[: 4 * min(layer, 3)](x)
+    batch, channels, freq, time = x.shape
+    frames = x.permute(0, 3, 2, 1).reshape(batch, time, freq * channels)  # channel fastest, as LAPE flattens
+    return encoder.fc(frames) if layer == FINAL_LAYER else frames
+
+
 def block_outputs(encoder: AudioNTT2020, x: torch.Tensor) -> list[torch.Tensor]:
     """The frames after each conv block and after fc, as LAPE's `return_all_layers=True` flattens them.
 
