@@ -41,7 +41,7 @@ class DeLoResConfig:
         return f"AudioNTT2020 (LAPE AudioNTT2020Task6), d={self.d}; scene = max_t + mean_t"
 
     def describe_timestamps(self) -> str:
-        return "80 ms encoder frames (8 log-mel frames), stamped 35 + 80 j ms"
+        return "native 80 ms fc frames, stamped 35 + 80 j ms (layer=1/2/3: conv blocks at 20/40/80 ms)"
 
 
 @dataclass(frozen=True)
