@@ -24,7 +24,8 @@ import torch
 from ..config import EncoderConfig
 from ..delores_config import ENCODER_PREFIXES
 from ..weights import CheckpointError
-from .audiontt2020 import AudioNTT2020
+from .audiontt2020 import CONV_CHANNELS, AudioNTT2020
+from .pooling import flatten_frequency
 
 DELORES_ENCODER = EncoderConfig(arch="audiontt2020", n_mels=64, d=2048)
 # LAPE block i (`features_{i}`) holds AudioNTT2020 `features` layers 4(i-1) .. 4(i-1)+3.
@@ -108,21 +109,19 @@ def layer_time_stride(layer: int) -> int:
 
 def layer_size(layer: int, n_mels: int = DELORES_ENCODER.n_mels, d: int = DELORES_ENCODER.d) -> int:
     """Feature width of `layer`: 64 channels x remaining mel bins for conv blocks, d for fc."""
-    return d if layer == FINAL_LAYER else 64 * (n_mels // 2**layer)
+    return d if layer == FINAL_LAYER else CONV_CHANNELS * (n_mels // 2**layer)
 
 
 def layer_frames(encoder: AudioNTT2020, x: torch.Tensor, layer: int = FINAL_LAYER) -> torch.Tensor:
     """(B, 1, 64, T) standardised log-mel -> (B, T // layer_time_stride(layer), layer_size(layer)) frames."""
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS} (1-3: conv blocks, 4: fc), got {layer!r}")
-    x = encoder.features[: 4 * min(layer, 3)](x)
-    batch, channels, freq, time = x.shape
-    frames = x.permute(0, 3, 2, 1).reshape(batch, time, freq * channels)  # channel fastest, as LAPE flattens
+    frames = flatten_frequency(encoder.features[: 4 * min(layer, 3)](x))  # channel fastest, as LAPE flattens
     return encoder.fc(frames) if layer == FINAL_LAYER else frames
 
 
 def block_outputs(encoder: AudioNTT2020, x: torch.Tensor) -> list[torch.Tensor]:
-    """The frames after each conv block and after fc, as LAPE's `return_all_layers=True` flattens them.
+    """The frames of every layer, as LAPE's `return_all_layers=True` returns them (one pass per layer).
 
     Parameters
     ----------
@@ -132,10 +131,4 @@ def block_outputs(encoder: AudioNTT2020, x: torch.Tensor) -> list[torch.Tensor]:
     -------
     [(B, T // 2, 2048), (B, T // 4, 1024), (B, T // 8, 512), (B, T // 8, 2048)]
     """
-    outputs = []
-    for start in range(0, len(encoder.features), 4):
-        x = encoder.features[start : start + 4](x)
-        batch, channels, freq, time = x.shape
-        outputs.append(x.permute(0, 3, 2, 1).reshape(batch, time, freq * channels))
-    outputs.append(encoder.fc(outputs[-1]))
-    return outputs
+    return [layer_frames(encoder, x, layer) for layer in LAYERS]
