@@ -2,7 +2,8 @@
 
 Such files often pickle Python objects beside the tensors: LAPE's Lightning `hyper_parameters` hold the encoder
 *class*, for example, which `torch.load(weights_only=True)` refuses. Unpickling those objects would import (and
-could run) the authors' code, so every non-tensor global is replaced by an inert placeholder and only the
+could run) the authors' code, so every global the weights-only unpickler refuses is replaced by an inert
+placeholder (`torch.serialization.safe_globals`), nothing else is allowed, and only the
 state dict is used.
 """
 
