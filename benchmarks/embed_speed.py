@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from hear_ssl.hear import make_embedder
+from hear_ssl.io import atomic_write_text, choose_device
 from hear_ssl.models import mean_max_pool
 from hear_ssl.registry import available_models, get_spec
 
@@ -94,9 +95,10 @@ def parse_args(argv=None):
         parser.error("clip lengths must be positive")
     if args.devices is None:
         args.devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in args.devices:
-        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            parser.error(f"--devices {device}: CUDA is not available here")
+    try:
+        args.devices = [choose_device(device) for device in args.devices]
+    except ValueError as err:
+        parser.error(f"--devices: {err}")
     return args
 
 
@@ -260,13 +262,6 @@ def device_name(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    os.replace(partial, path)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -312,7 +307,7 @@ def main(argv=None) -> int:
     if args.json:
         devices = {str(d): device_name(d) for d, _, _ in configs}
         payload = {"torch": torch.__version__, "devices": devices, "args": vars(args), "rows": rows}
-        write_json_atomic(args.json, payload)
+        atomic_write_text(args.json, json.dumps(payload, indent=1, default=str) + "\n")
     return 0
 
 

@@ -42,6 +42,7 @@ from hear_ssl.evaluation.downstream.reference import (  # noqa: E402
     primary_score,
     run_heareval,
 )
+from hear_ssl.io import atomic_write_text  # noqa: E402
 
 SHARED = Path(os.environ.get("HEAR_SSL_SHARED", REPO.parent / "shared"))
 TARGET_RATIO = 10.0
@@ -226,14 +227,8 @@ def main(argv=None):
                 f"(target >= {TARGET_RATIO:.0f}x)"
             )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine, "rows": rows},
-                indent=2,
-                default=str,
-            )
-        )
+        payload = {"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine, "rows": rows}
+        atomic_write_text(args.json, json.dumps(payload, indent=2, default=str))
     return 0
 
 

@@ -8,7 +8,6 @@ finished stage (see `hear_ssl.evaluation.state`).
 """
 
 import ctypes
-import hashlib
 import importlib.util
 import json
 import logging
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from hear_ssl.io import sha256_file
 
 from .modules import check_unique_slugs
 from .predictions import GRIDS
@@ -139,7 +140,7 @@ def evaluate(
     devices = _visible_gpus() if devices is None else list(devices)
 
     with RunLock(run_dir):
-        models = {s.slug: {**s.to_dict(), "weights_sha256": _sha256(s.weights)} for s in specs}
+        models = {s.slug: {**s.to_dict(), "weights_sha256": _weights_sha256(s.weights)} for s in specs}
         check_run_config(
             run_dir,
             {
@@ -259,11 +260,6 @@ def _mem_available_gb():
     return float("inf")
 
 
-def _sha256(weights):
-    if not weights or not Path(weights).is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _weights_sha256(weights: str | None) -> str | None:
+    """The digest recorded in run.json, so a resumed run notices a checkpoint swapped under the same path."""
+    return sha256_file(weights) if weights and Path(weights).is_file() else None

@@ -138,20 +138,40 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample a 1-D float waveform; uses soxr when installed (faster, very high quality), else scipy."""
+    """Resample a mono float waveform: soxr at very high quality when installed, else scipy's polyphase filter.
+
+    The one resampler of hear-ssl: `load_audio` and the harness's task resampling both call it.
+
+    Parameters
+    ----------
+    audio : numpy.ndarray
+        `(N,)` float samples.
+    orig_sr, target_sr : int
+        Sample rates in Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        `(round(N * target_sr / orig_sr),)` float32; exactly that length (the two back-ends differ by a sample
+        at the end), so a HEAR clip keeps `sample_duration * rate` samples.
+    """
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr} Hz")
+    audio = audio.astype(np.float32, copy=False)
     if orig_sr == target_sr:
         return audio
-    if orig_sr <= 0:
-        raise ValueError(f"sample rate must be positive, got {orig_sr}")
     try:
         import soxr
-
-        return soxr.resample(audio.astype(np.float32), orig_sr, target_sr, quality="HQ").astype(np.float32)
     except ImportError:
         from scipy.signal import resample_poly
 
         g = math.gcd(int(orig_sr), int(target_sr))
-        return resample_poly(audio, target_sr // g, orig_sr // g).astype(np.float32)
+        out = resample_poly(audio, target_sr // g, orig_sr // g)
+    else:
+        out = soxr.resample(audio, orig_sr, target_sr, quality="VHQ")
+    n = round(len(audio) * target_sr / orig_sr)
+    out = out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
+    return out.astype(np.float32, copy=False)
 
 
 def as_float32(audio: np.ndarray) -> np.ndarray:
