@@ -23,11 +23,6 @@ SAMPLE_RATE = 16000
 LOG_EPS = float(torch.finfo(torch.float32).eps)
 
 
-def exact_div(x: int, y: int) -> int:
-    assert x % y == 0, f"{x} is not a multiple of {y}"
-    return x // y
-
-
 def hz_to_mel(freq):
     """HTK mel scale."""
     return 2595.0 * np.log10(1.0 + np.asarray(freq, dtype=np.float64) / 700.0)
@@ -55,23 +50,6 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
 def min_samples(config: FrontEndConfig) -> int:
     """Shortest waveform the centred reflect-padded STFT accepts."""
     return config.n_fft // 2 + 1
-
-
-def log_mel_spectrogram(audio: torch.Tensor, config: FrontEndConfig = FrontEndConfig()) -> torch.Tensor:
-    """Log-mel spectrogram of a batch of waveforms.
-
-    Parameters
-    ----------
-    audio : Tensor, shape (B, N) or (N,), float32 at ``config.sample_rate``.
-        Waveforms shorter than ``n_fft // 2 + 1`` samples are zero-padded to that length first (reflect
-        padding needs it); the official code would fail on them.
-    config : FrontEndConfig
-
-    Returns
-    -------
-    Tensor, shape (B, n_mels, N // hop_length + 1) (or without B for 1-D input).
-    """
-    return LogMelSpectrogram(config).to(audio.device)(audio)
 
 
 class LogMelSpectrogram(nn.Module):
