@@ -41,3 +41,8 @@ def byola_d512_checkpoint(reference_dir):
     if not path.is_file():
         unavailable(f"official BYOL-A d512 checkpoint absent at {path}")
     return path
+
+
+def pytest_configure(config):
+    # Heavier tests (multi-process clusters); CI runs them, `pytest -m "not slow"` leaves them out on a laptop.
+    config.addinivalue_line("markers", "slow: takes tens of seconds or more; CI runs it, -m 'not slow' skips it")
