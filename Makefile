@@ -20,10 +20,11 @@ install: $(PY)
 
 # heareval 2021.1.3 and hearvalidator 2021.0.6 declare Python < 3.9: install them without their
 # metadata's pins, then their real runtime dependencies (the [eval] extra) and tensorflow-cpu, which
-# their embedding runner and the validator import at module level.
+# their embedding runner and the validator import at module level. [cluster] (Ray) is for the
+# `evaluate --cluster ray` test.
 install-eval: install
 	$(PIP) install --no-deps --ignore-requires-python heareval==2021.1.3 hearvalidator==2021.0.6
-	$(PIP) install -e ".[eval]" tensorflow-cpu
+	$(PIP) install -e ".[eval,cluster]" tensorflow-cpu
 
 test: install-eval
 	$(PY) -m pytest -q tests

@@ -58,6 +58,8 @@ setup(
         "dev": ["pytest", "ruff"],
         # openSMILE regression targets for the hybrid pretraining objective (`--features compare_2016`).
         "train": ["opensmile"],
+        # `hear-ssl evaluate --cluster ray`: tested with Ray 2.60 (tests/test_eval_cluster.py).
+        "cluster": ["ray>=2.60,<2.61"],
     },
     entry_points={"console_scripts": ["hear-ssl = hear_ssl.cli:main"]},
 )

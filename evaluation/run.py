@@ -59,6 +59,7 @@ def evaluate(
     min_free_gb: float = 2.0,
     threads: int | None = None,
     progress: bool = True,
+    cluster: str | None = None,
 ) -> dict[str, list[tuple[str, str]]]:
     """Run (or resume) an evaluation.
 
@@ -92,9 +93,13 @@ def evaluate(
     min_free_gb : float
         Do not start another worker while less memory than this is available (the first always starts).
     threads : int, optional
-        Torch threads per worker; default `cpu_count // jobs`.
+        Torch threads per worker; default `cpu_count // jobs` (with `cluster`: 1, and each unit asks Ray for
+        that many CPUs).
     progress : bool
         Show progress bars (the workers' own only when `jobs` is 1).
+    cluster : str, optional
+        `"ray"`, `"ray:ADDRESS"` or `"ray://ADDRESS"`: run the units as Ray tasks instead of `jobs` local
+        workers (`hear_ssl.evaluation.cluster`); `jobs`, `devices` and `min_free_gb` then do not apply.
 
     Returns
     -------
@@ -114,6 +119,10 @@ def evaluate(
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     if not specs:
         raise ValueError("no modules to evaluate; pass --modules MODULE[:WEIGHTS] ...")
+    if cluster is not None:
+        from .cluster import parse_cluster
+
+        ray_address = parse_cluster(cluster)
     check_unique_slugs(specs)
     for spec in specs:  # fail now, not once per task in every worker
         if importlib.util.find_spec(spec.module.split(".")[0]) is None or importlib.util.find_spec(spec.module) is None:
@@ -140,7 +149,7 @@ def evaluate(
     cpus = os.cpu_count() or 1
     if jobs > cpus:
         log.warning("--jobs %d exceeds the %d CPU cores; workers will compete for them", jobs, cpus)
-    threads = max(1, int(threads)) if threads else max(1, cpus // jobs)
+    threads = max(1, int(threads)) if threads else max(1, cpus // jobs if cluster is None else 1)
     devices = _visible_gpus() if devices is None else list(devices)
 
     with RunLock(run_dir):
@@ -166,7 +175,7 @@ def evaluate(
                 backend=backend,
                 keep_logs=keep_logs,
                 threads=threads,
-                progress=progress and jobs == 1,
+                progress=progress and jobs == 1 and cluster is None,
             )
             for task_dir in valid
             for spec in specs
@@ -184,6 +193,19 @@ def evaluate(
             unit="task",
             disable=not progress,
         )
+        if cluster is not None:
+            from .cluster import run_on_ray
+
+            try:
+                run_on_ray(
+                    todo,
+                    ray_address,
+                    lambda job, code: _record_finished(job.unit, code, outcome, bar),
+                    lambda jobs: bar.set_postfix_str(", ".join(f"{j.unit.model}/{j.unit.task}" for j in jobs)),
+                )
+            finally:
+                bar.close()
+            return outcome
         running = {}  # Popen -> (unit, slot)
         free_slots = list(range(jobs))
         try:
@@ -203,13 +225,7 @@ def evaluate(
                     unit, slot = running.pop(proc)
                     free_slots.append(slot)
                     proc.log_file.close()
-                    if proc.returncode == 0 and unit.done:
-                        outcome["done"].append((unit.model, unit.task))
-                        bar.update(1)
-                    else:
-                        error = unit.read_status().get("error") or f"worker exited with {proc.returncode}"
-                        outcome["failed"].append((unit.model, unit.task))
-                        tqdm.write(f"FAILED {unit.model} / {unit.task}: {error} (log: {unit.log_path})")
+                    _record_finished(unit, proc.returncode, outcome, bar)
         except BaseException:
             for proc in running:
                 proc.terminate()
@@ -223,6 +239,17 @@ def evaluate(
         finally:
             bar.close()
     return outcome
+
+
+def _record_finished(unit, returncode: int, outcome: dict, bar) -> None:
+    """Count a unit whose worker exited: done (bar advances) or failed (reported with its log)."""
+    if returncode == 0 and unit.done:
+        outcome["done"].append((unit.model, unit.task))
+        bar.update(1)
+    else:
+        error = unit.read_status().get("error") or f"worker exited with {returncode}"
+        outcome["failed"].append((unit.model, unit.task))
+        tqdm.write(f"FAILED {unit.model} / {unit.task}: {error} (log: {unit.log_path})")
 
 
 def _start_worker(job: Job, gpu: int | None) -> subprocess.Popen:

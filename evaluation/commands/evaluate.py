@@ -44,6 +44,14 @@ def add_arguments(parser):
         "(evaluation/downstream; much faster, same outputs) (default: %(default)s)",
     )
     parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ray[:ADDRESS|://ADDRESS]",
+        help="run the units as Ray tasks: 'ray' starts a local Ray instance for the run, 'ray:auto' or "
+        "'ray:HEAD:6379' joins a running cluster, 'ray://HEAD:10001' uses Ray Client; RUN_DIR and the tasks must "
+        "be on a filesystem every node sees at the same path (pip install 'hear-ssl[cluster]'; docs/scale-out.md)",
+    )
+    parser.add_argument(
         "--devices", default=None, help="comma-separated GPU indices to spread workers over (default: all visible)"
     )
     parser.add_argument("--cache-dir", default=None, help="resampled-audio cache (default: RUN_DIR/cache)")
@@ -85,6 +93,7 @@ def main(args):
             min_free_gb=args.min_free_gb,
             threads=args.threads,
             progress=not args.quiet,
+            cluster=args.cluster,
         )
     except TaskProblems as err:
         print("error: the tasks folder has problems; fix them or pass --skip-invalid:", file=sys.stderr)
