@@ -1,7 +1,10 @@
 """DDP from torchrun's environment variables: one code path for one process or many.
 
 `torchrun --nproc_per_node N -m hear_ssl.cli pretrain ...` sets RANK, LOCAL_RANK and WORLD_SIZE; without
-them the run is a single process and nothing here touches torch.distributed.
+them the run is a single process and nothing here touches torch.distributed. Across nodes (`torchrun --nnodes N
+--rdzv-backend c10d ...`, docs/scale-out.md) RANK is global and LOCAL_RANK counts the node's own processes: the GPU
+is chosen by LOCAL_RANK, while logging, the log-mel cache and checkpoints belong to global rank 0 alone, so the
+run folder and cache must be on a filesystem every node sees.
 """
 
 from __future__ import annotations
