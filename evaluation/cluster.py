@@ -91,6 +91,8 @@ def run_on_ray(
     on_running : callable
         Gets the jobs submitted and not finished yet, whenever that set changes.
     """
+    if not jobs:  # a finished run: nothing to start Ray for
+        return
     try:
         import ray
     except ImportError as err:
