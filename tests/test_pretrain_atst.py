@@ -187,3 +187,25 @@ def test_trained_encoder_loads_like_an_official_checkpoint_and_passes_hearvalida
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Looks good!" in done.stdout
+
+
+@pytest.mark.parametrize("objective", ["atst_clip", "atst_frame"])
+def test_a_bfloat16_autocast_step_trains(objective):
+    """The CUDA default (bf16 autocast) as far as a CPU can run it: finite loss, weights change, EMA moves."""
+    from dataclasses import replace
+
+    from hear_ssl.pretrain.objectives.base import ObjectiveData
+    from hear_ssl.pretrain.state import TrainState, train_step
+
+    options = {"crop_frames": 120, **({"view_frames": 80} if objective == "atst_clip" else {})}
+    config = replace(tiny_config(objective, **options), dtype="bfloat16")
+    crops = torch.randn(4, 1, 64, 120) * 3 - 6
+    torch.manual_seed(0)
+    state = TrainState.create(config, ObjectiveData(crops=None))
+    before = state.objective.network.encoder.pos_embed.detach().clone()
+    target_before = state.objective.target.encoder.pos_embed.detach().clone()
+    loss, terms = train_step(state, lambda: (crops, torch.arange(4)))
+    assert torch.isfinite(loss) and loss.dtype == torch.float32
+    assert not torch.equal(before, state.objective.network.encoder.pos_embed)
+    assert not torch.equal(target_before, state.objective.target.encoder.pos_embed)
+    assert terms["ema_decay"] == pytest.approx(config.objective_options.ema_base)
