@@ -70,7 +70,8 @@ def hear_module_for(encoder: EncoderConfig, framing: FramingConfig, objective: s
     kinds = [
         registry.get_architecture(name)
         for name in registry.available_models()
-        if getattr(registry.get_architecture(name).config, "encoder", None) is not None
+        # Only log-mel families: the zoo's configs (e.g. ATST's) have an `encoder` of another kind.
+        if isinstance(getattr(registry.get_architecture(name).config, "encoder", None), EncoderConfig)
         and registry.get_architecture(name).config.encoder.arch == encoder.arch
     ]
     kinds.sort(key=lambda arch: arch.family != objective)
