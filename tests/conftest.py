@@ -10,6 +10,11 @@ import pytest
 
 from .requires import unavailable
 
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: heavier tests (minutes); they run in CI like the others")
+
+
 SHARED = Path(os.environ.get("HEAR_SSL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
