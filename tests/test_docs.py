@@ -276,6 +276,12 @@ def test_help_examples_are_valid(reference_dir_if_present, tmp_path, capsys, mon
     assert specs, "the --help texts were expected to show module specs (hear-ssl evaluate --modules)"
     for text in sorted(specs):
         check_module_spec(text, reference_dir_if_present, tmp_path)
+    # The same examples in module docstrings and comments of the package (they end up in help() and docs).
+    sources = [*(REPO / "hear_ssl").rglob("*.py"), *(REPO / "evaluation").rglob("*.py")]
+    in_sources = {m for path in sources for m in re.findall(r"\bhear_ssl\.\w+\?model_name=[\w.-]*\w", path.read_text())}
+    assert in_sources, "expected module-spec examples in the package's docstrings"
+    for text in sorted(in_sources):
+        check_module_spec(text, reference_dir_if_present, tmp_path)
     examples = [
         line.strip().rstrip("\\")
         for text in texts.values()

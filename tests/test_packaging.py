@@ -6,6 +6,7 @@ module of that name): the repository's `evaluation/` and `weights/` folders are 
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -36,12 +37,16 @@ print("bundled", model.name, tuple(scene.shape))
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    # Built from a copy: setuptools writes build/ and *.egg-info beside setup.py, and a stale build/ in the
+    # checkout would both litter it and leak deleted modules into later wheels.
+    source = tmp_path_factory.mktemp("source") / "hear-ssl"
+    ignore = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
+    shutil.copytree(REPO, source, ignore=ignore)
     out = tmp_path_factory.mktemp("wheel")
-    build_dir = tmp_path_factory.mktemp("build")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
         check=True,
-        cwd=build_dir,
+        cwd=source,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
         timeout=600,
     )
