@@ -1,0 +1,639 @@
+"""WavLM (Chen et al. 2022) in pure torch, for inference; its state dict is the official one key for key.
+
+The official checkpoints (microsoft/unilm `wavlm/`, MIT) are `{'cfg': dict, 'model': state_dict}` with no key
+prefix; `WavLMConfig.from_cfg(ckpt['cfg'])` and `WavLM(config).load_state_dict(ckpt['model'])` load them. The
+Hugging Face transformers layout of `microsoft/wavlm-*` converts with `hf_to_official_state_dict` /
+`config_from_hf` (and back), without importing transformers.
+
+Architecture, as the official code computes it:
+
+- conv feature extractor, `conv_feature_layers` = [(channels, kernel, stride), ...]: conv → [norm] → GELU; the
+  norm is a GroupNorm with one group per channel on conv 0 only (`extractor_mode="default"`, Base/Base+: it
+  normalises every channel over the clip's whole time axis) or a channel LayerNorm after every conv
+  (`"layer_norm"`, Large);
+- LayerNorm over the conv channels, then `post_extract_proj` to the encoder width (absent when equal);
+- encoder: x + GELU(weight-normed grouped conv, "same" padding) → [LayerNorm if post-LN] → layers →
+  [final LayerNorm if pre-LN (`layer_norm_first`) and the whole stack ran];
+- self-attention with a T5-style bucketed relative-position bias held by layer 0 only and reused, un-gated,
+  by every layer; with `gru_rel_pos` each layer gates it per head and query frame from its attention input
+  (post-LN: the raw layer input; pre-LN: after `self_attn_layer_norm`) split into heads, before the q/k/v
+  projections (official `modules.py` fast path).
+
+Dropout, layerdrop, span masking and `feature_grad_mult` only act in training and are left out; `mask_emb`
+stays a parameter so the official state dict loads strictly.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DEFAULT_CONV_LAYERS = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
+EXTRACTOR_MODES = ("default", "layer_norm")
+ACTIVATIONS = ("gelu", "gelu_accurate", "relu", "tanh", "linear")
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def parse_conv_layers(spec: str) -> tuple[tuple[int, int, int], ...]:
+    """Parse a `conv_feature_layers` string without `eval`.
+
+    Accepts list literals of `(channels, kernel, stride)` int tuples joined by `+` and repeated by `* n`,
+    e.g. ``"[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"``.
+
+    Raises
+    ------
+    ValueError
+        For any other expression, or tuples that are not three positive ints.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"conv_feature_layers must be a string like {DEFAULT_CONV_LAYERS!r}, got {spec!r}")
+    try:
+        tree = ast.parse(spec.strip(), mode="eval")
+    except SyntaxError as err:
+        raise ValueError(f"conv_feature_layers {spec!r} is not a list expression: {err.msg}") from err
+
+    def value(node):
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [value(item) for item in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Add) and isinstance(left, list) and isinstance(right, list):
+                return left + right
+            if isinstance(node.op, ast.Mult) and isinstance(left, list) and type(right) is int:
+                return left * right
+            if isinstance(node.op, ast.Mult) and type(left) is int and isinstance(right, list):
+                return left * right
+        raise ValueError(
+            f"conv_feature_layers {spec!r}: unsupported element {ast.unparse(node)!r}; only lists of "
+            "(channels, kernel, stride) int tuples, '+' and '* n' are allowed"
+        )
+
+    layers = value(tree.body)
+    if not isinstance(layers, list) or not layers:
+        raise ValueError(f"conv_feature_layers {spec!r} must be a non-empty list of (channels, kernel, stride)")
+    for layer in layers:
+        if not (isinstance(layer, tuple) and len(layer) == 3 and all(type(v) is int and v > 0 for v in layer)):
+            raise ValueError(f"conv_feature_layers {spec!r}: {layer!r} is not (channels, kernel, stride) > 0")
+    return tuple(layers)
+
+
+@dataclass(frozen=True)
+class WavLMConfig:
+    """The official `WavLMConfig` fields (defaults as in `WavLM.py`); checkpoints' `cfg` dicts override them.
+
+    Only the architecture fields change the inference forward; the dropout and masking ones are kept so a
+    checkpoint's `cfg` round-trips.
+    """
+
+    extractor_mode: str = "default"
+    encoder_layers: int = 12
+    encoder_embed_dim: int = 768
+    encoder_ffn_embed_dim: int = 3072
+    encoder_attention_heads: int = 12
+    activation_fn: str = "gelu"
+    layer_norm_first: bool = False
+    conv_feature_layers: str = DEFAULT_CONV_LAYERS
+    conv_bias: bool = False
+    feature_grad_mult: float = 1.0
+    normalize: bool = False
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
+    encoder_layerdrop: float = 0.0
+    dropout_input: float = 0.0
+    dropout_features: float = 0.0
+    mask_length: int = 10
+    mask_prob: float = 0.65
+    mask_selection: str = "static"
+    mask_other: float = 0
+    no_mask_overlap: bool = False
+    mask_min_space: int = 1
+    mask_channel_length: int = 10
+    mask_channel_prob: float = 0.0
+    mask_channel_selection: str = "static"
+    mask_channel_other: float = 0
+    no_mask_channel_overlap: bool = False
+    mask_channel_min_space: int = 1
+    conv_pos: int = 128
+    conv_pos_groups: int = 16
+    relative_position_embedding: bool = False
+    num_buckets: int = 320
+    max_distance: int = 1280
+    gru_rel_pos: bool = False
+
+    def __post_init__(self):
+        if self.extractor_mode not in EXTRACTOR_MODES:
+            raise ValueError(f"extractor_mode {self.extractor_mode!r} is not one of {EXTRACTOR_MODES}")
+        if self.activation_fn not in ACTIVATIONS:
+            raise ValueError(f"activation_fn {self.activation_fn!r} is not supported; use one of {ACTIVATIONS}")
+        if self.encoder_embed_dim % self.encoder_attention_heads:
+            raise ValueError(
+                f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by "
+                f"encoder_attention_heads {self.encoder_attention_heads}"
+            )
+        if self.encoder_embed_dim % self.conv_pos_groups:
+            raise ValueError(f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by conv_pos_groups")
+        parse_conv_layers(self.conv_feature_layers)
+
+    @classmethod
+    def from_cfg(cls, cfg: dict) -> WavLMConfig:
+        """From an official checkpoint's `cfg` dict. Keys this class does not know are ignored (the official
+        class stores them but never reads them)."""
+        if not isinstance(cfg, dict):
+            raise ValueError(f"a WavLM checkpoint's 'cfg' must be a dict, got {type(cfg).__name__}")
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in cfg.items() if key in known})
+
+    def to_cfg(self) -> dict:
+        return asdict(self)
+
+    @property
+    def conv_layers(self) -> tuple[tuple[int, int, int], ...]:
+        return parse_conv_layers(self.conv_feature_layers)
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples between consecutive output frames (320 for the released stack: 20 ms at 16 kHz)."""
+        return math.prod(stride for _, _, stride in self.conv_layers)
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one output frame sees (400 for the released stack: 25 ms)."""
+        field = 1
+        for _, kernel, stride in reversed(self.conv_layers):
+            field = (field - 1) * stride + kernel
+        return field
+
+    def num_frames(self, num_samples: int) -> int:
+        """Output frames for a clip of `num_samples` (0 when shorter than the receptive field)."""
+        frames = num_samples
+        for _, kernel, stride in self.conv_layers:
+            frames = (frames - kernel) // stride + 1 if frames >= kernel else 0
+        return frames
+
+
+# --------------------------------------------------------------------------------------------- layers
+
+
+def _activation(name: str):
+    if name == "gelu":
+        return lambda x: F.gelu(x.float()).type_as(x)  # official `gelu` runs in fp32
+    if name == "gelu_accurate":
+        return lambda x: F.gelu(x, approximate="tanh")
+    return {"relu": F.relu, "tanh": torch.tanh, "linear": lambda x: x}[name]
+
+
+class Fp32LayerNorm(nn.LayerNorm):
+    """LayerNorm computed in fp32 (as the official conv stack does), returned in the input dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type_as(x)
+
+
+class Fp32GroupNorm(nn.GroupNorm):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).type_as(x)
+
+
+class TransposeLast(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(-2, -1)
+
+
+def conv_block(n_in: int, n_out: int, kernel: int, stride: int, norm: str | None, bias: bool) -> nn.Sequential:
+    """conv → (identity: the official dropout slot, keeps the indices) → [norm] → GELU.
+
+    Keys: `0.weight`, and `2.weight`/`2.bias` (GroupNorm) or `2.1.weight`/`2.1.bias` (channel LayerNorm).
+    """
+    conv = nn.Conv1d(n_in, n_out, kernel, stride=stride, bias=bias)
+    if norm == "group":
+        return nn.Sequential(conv, nn.Identity(), Fp32GroupNorm(n_out, n_out, affine=True), nn.GELU())
+    if norm == "layer":
+        channel_norm = nn.Sequential(TransposeLast(), Fp32LayerNorm(n_out), TransposeLast())
+        return nn.Sequential(conv, nn.Identity(), channel_norm, nn.GELU())
+    return nn.Sequential(conv, nn.Identity(), nn.GELU())
+
+
+class ConvFeatureExtractor(nn.Module):
+    """(B, N) waveform -> (B, C, T) conv features."""
+
+    def __init__(self, config: WavLMConfig):
+        super().__init__()
+        blocks, n_in = [], 1
+        for index, (channels, kernel, stride) in enumerate(config.conv_layers):
+            if config.extractor_mode == "layer_norm":
+                norm = "layer"
+            else:
+                norm = "group" if index == 0 else None
+            blocks.append(conv_block(n_in, channels, kernel, stride, norm, config.conv_bias))
+            n_in = channels
+        self.conv_layers = nn.ModuleList(blocks)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        x = waveform.unsqueeze(1)
+        for block in self.conv_layers:
+            x = block(x)
+        return x
+
+
+class WeightNormConv1d(nn.Module):
+    """Grouped conv whose weight is `weight_g * weight_v / ||weight_v||`, the norm taken over every dim but the
+    kernel axis (torch `weight_norm(dim=2)`): the official parametrisation, under its key names."""
+
+    def __init__(self, channels: int, kernel: int, groups: int):
+        super().__init__()
+        self.kernel, self.groups = kernel, groups
+        self.weight_g = nn.Parameter(torch.ones(1, 1, kernel))
+        self.weight_v = nn.Parameter(torch.randn(channels, channels // groups, kernel) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.weight_v
+        weight = v * (self.weight_g / v.norm(dim=(0, 1), keepdim=True))
+        out = F.conv1d(x, weight.to(x.dtype), self.bias.to(x.dtype), padding=self.kernel // 2, groups=self.groups)
+        # "Same" length: an even kernel with padding k//2 yields one frame too many, drop the last one.
+        return out[..., :-1] if self.kernel % 2 == 0 else out
+
+
+def relative_position_buckets(length: int, num_buckets: int, max_distance: int, device=None) -> torch.Tensor:
+    """(T, T) bucket of key position j relative to query position i (bidirectional T5 scheme).
+
+    Half the buckets are for j > i. Within a half, distances below a quarter of `num_buckets` get a bucket
+    each; larger ones are spaced logarithmically up to `max_distance`, beyond which they share the last one.
+    """
+    positions = torch.arange(length, dtype=torch.long, device=device)
+    relative = positions[None, :] - positions[:, None]
+    half = num_buckets // 2
+    buckets = (relative > 0).long() * half
+    distance = relative.abs()
+    exact = half // 2
+    # clamp(min=1) only avoids log(0) on entries that take the exact branch anyway.
+    log_ratio = torch.log(distance.clamp(min=1).float() / exact) / math.log(max_distance / exact)
+    large = (exact + (log_ratio * (half - exact)).long()).clamp(max=half - 1)
+    return buckets + torch.where(distance < exact, distance, large)
+
+
+class RelativePositionAttention(nn.Module):
+    """Multi-head self-attention with WavLM's (optionally gated) relative-position bias. Input (B, T, D)."""
+
+    def __init__(self, config: WavLMConfig, has_relative_attention_bias: bool):
+        super().__init__()
+        dim, heads = config.encoder_embed_dim, config.encoder_attention_heads
+        self.num_heads, self.head_dim = heads, dim // heads
+        self.num_buckets, self.max_distance = config.num_buckets, config.max_distance
+        self.gru_rel_pos = config.gru_rel_pos
+        if has_relative_attention_bias:
+            self.relative_attention_bias = nn.Embedding(config.num_buckets, heads)
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.q_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+        if config.gru_rel_pos:
+            self.grep_linear = nn.Linear(self.head_dim, 8)
+            self.grep_a = nn.Parameter(torch.ones(1, heads, 1, 1))
+
+    def compute_bias(self, length: int) -> torch.Tensor:
+        """(H, T, T) un-gated relative-position bias."""
+        weight = self.relative_attention_bias.weight
+        buckets = relative_position_buckets(length, self.num_buckets, self.max_distance, device=weight.device)
+        return F.embedding(buckets, weight).permute(2, 0, 1)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        position_bias: torch.Tensor | None,
+        key_padding_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, T, D), position_bias (H, T, T) or None -> (B, T, D) and the un-gated bias for the next layer."""
+        batch, length, dim = x.shape
+        if position_bias is None and hasattr(self, "relative_attention_bias"):
+            position_bias = self.compute_bias(length)
+        heads = x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, d)
+        mask = None
+        if position_bias is not None:
+            mask = position_bias.unsqueeze(0).to(x.dtype)  # (1, H, T, T)
+            if self.gru_rel_pos:
+                gate_a, gate_b = torch.sigmoid(
+                    self.grep_linear(heads).view(batch, self.num_heads, length, 2, 4).sum(-1)
+                ).chunk(2, dim=-1)
+                gate = gate_a * (gate_b * self.grep_a - 1.0) + 2.0  # (B, H, T, 1), in (1, 2 + grep_a)
+                mask = gate * mask
+        if key_padding_mask is not None:
+            padded = torch.zeros(batch, 1, 1, length, dtype=x.dtype, device=x.device)
+            padded = padded.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+            mask = padded if mask is None else mask + padded
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+        q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # softmax(q k^T / sqrt(d) + mask) v
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, dim)), position_bias
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, config: WavLMConfig, has_relative_attention_bias: bool):
+        super().__init__()
+        dim = config.encoder_embed_dim
+        self.layer_norm_first = config.layer_norm_first
+        self.activation = _activation(config.activation_fn)
+        self.self_attn = RelativePositionAttention(config, has_relative_attention_bias)
+        self.self_attn_layer_norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, config.encoder_ffn_embed_dim)
+        self.fc2 = nn.Linear(config.encoder_ffn_embed_dim, dim)
+        self.final_layer_norm = nn.LayerNorm(dim)
+
+    def forward(self, x, position_bias, key_padding_mask=None):
+        if self.layer_norm_first:
+            attended, position_bias = self.self_attn(self.self_attn_layer_norm(x), position_bias, key_padding_mask)
+            x = x + attended
+            return x + self.fc2(self.activation(self.fc1(self.final_layer_norm(x)))), position_bias
+        attended, position_bias = self.self_attn(x, position_bias, key_padding_mask)
+        x = self.self_attn_layer_norm(x + attended)
+        return self.final_layer_norm(x + self.fc2(self.activation(self.fc1(x)))), position_bias
+
+
+class TransformerEncoder(nn.Module):
+    def __init__(self, config: WavLMConfig):
+        super().__init__()
+        dim = config.encoder_embed_dim
+        self.layer_norm_first = config.layer_norm_first
+        # A one-element Sequential keeps the official key names `pos_conv.0.{weight_g,weight_v,bias}`.
+        self.pos_conv = nn.Sequential(WeightNormConv1d(dim, config.conv_pos, config.conv_pos_groups))
+        self.layers = nn.ModuleList(
+            EncoderLayer(config, has_relative_attention_bias=config.relative_position_embedding and index == 0)
+            for index in range(config.encoder_layers)
+        )
+        self.layer_norm = nn.LayerNorm(dim)
+
+    def forward(
+        self, x: torch.Tensor, padding_mask: torch.Tensor | None = None, num_layers: int | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, T, D) -> (output (B, T, D), layer results: [encoder input, layer 1, ..., layer num_layers]).
+
+        With `num_layers=None` every layer runs and a pre-LN model applies its final LayerNorm to the output
+        (not to the layer results); with `num_layers=L` the output is layer L's, with no final LayerNorm.
+        """
+        if padding_mask is not None:
+            x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)
+        x = x + F.gelu(self.pos_conv(x.transpose(1, 2))).transpose(1, 2)
+        if not self.layer_norm_first:
+            x = self.layer_norm(x)
+        results = [x]
+        position_bias = None
+        for layer in self.layers[: len(self.layers) if num_layers is None else num_layers]:
+            x, position_bias = layer(x, position_bias, padding_mask)
+            results.append(x)
+        if self.layer_norm_first and num_layers is None:
+            x = self.layer_norm(x)
+        return x, results
+
+
+class WavLM(nn.Module):
+    """WavLM encoder. Load an official checkpoint with `load_official_checkpoint` or `load_state_dict`."""
+
+    def __init__(self, config: WavLMConfig):
+        super().__init__()
+        self.config = config
+        conv_dim = config.conv_layers[-1][0]
+        self.mask_emb = nn.Parameter(torch.zeros(config.encoder_embed_dim))  # training-only, kept for the keys
+        self.feature_extractor = ConvFeatureExtractor(config)
+        self.post_extract_proj = (
+            nn.Linear(conv_dim, config.encoder_embed_dim) if conv_dim != config.encoder_embed_dim else None
+        )
+        self.encoder = TransformerEncoder(config)
+        self.layer_norm = nn.LayerNorm(conv_dim)
+
+    @property
+    def num_layers(self) -> int:
+        return self.config.encoder_layers
+
+    def frame_padding_mask(self, padding_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Sample mask (B, N) -> frame mask (B, T), the official way: drop N mod T samples, split the rest
+        into T equal groups, a frame is padding when its whole group is (not the true 320-sample hop)."""
+        extra = padding_mask.shape[1] % num_frames
+        if extra:
+            padding_mask = padding_mask[:, :-extra]
+        return padding_mask.view(padding_mask.shape[0], num_frames, -1).all(-1)
+
+    def extract_features(
+        self,
+        source: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        output_layer: int | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+        """The official `extract_features` (no masking).
+
+        Parameters
+        ----------
+        source : (B, N) float waveform at 16 kHz (already layer-normalised when `config.normalize`).
+        padding_mask : (B, N) bool, True at padding samples, optional.
+        output_layer : run layers 1..output_layer only and return layer `output_layer` (no final LayerNorm);
+            None runs every layer and applies a pre-LN model's final LayerNorm.
+
+        Returns
+        -------
+        x : (B, T, D)
+        layer_results : list of (B, T, D): the encoder input after the positional conv (and LayerNorm for
+            post-LN models), then each layer's output.
+        padding_mask : (B, T) bool or None
+        """
+        if source.dim() != 2:
+            raise ValueError(f"source must be (batch, samples), got shape {tuple(source.shape)}")
+        if source.shape[1] < self.config.receptive_field:
+            raise ValueError(
+                f"source has {source.shape[1]} samples, fewer than one frame ({self.config.receptive_field}); "
+                "pad it (the HEAR embedder does)"
+            )
+        if output_layer is not None and not 0 <= output_layer <= self.num_layers:
+            raise ValueError(f"output_layer must be in 0..{self.num_layers}, got {output_layer}")
+        features = self.layer_norm(self.feature_extractor(source).transpose(1, 2))
+        if padding_mask is not None:
+            padding_mask = self.frame_padding_mask(padding_mask, features.shape[1])
+        if self.post_extract_proj is not None:
+            features = self.post_extract_proj(features)
+        x, layer_results = self.encoder(features, padding_mask, output_layer)
+        return x, layer_results, padding_mask
+
+    def forward(self, source: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, T, D): the default `extract_features` output."""
+        return self.extract_features(source)[0]
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def official_state_dict_report(model: WavLM, state: dict[str, torch.Tensor]) -> list[str]:
+    """Human-readable differences between a state dict and the model's (empty when it loads strictly)."""
+    expected = model.state_dict()
+    problems = [f"missing {key}" for key in expected if key not in state]
+    problems += [f"unexpected {key}" for key in state if key not in expected]
+    problems += [
+        f"{key}: checkpoint {tuple(state[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in expected
+        if key in state and state[key].shape != expected[key].shape
+    ]
+    return problems
+
+
+# Official key -> Hugging Face transformers key (WavLMModel, as the transformers conversion maps them).
+# Per-layer names map within `encoder.layers.{i}.`; the conv stack is handled separately.
+_HF_TOP_LEVEL = {
+    "mask_emb": "masked_spec_embed",
+    "layer_norm.weight": "feature_projection.layer_norm.weight",
+    "layer_norm.bias": "feature_projection.layer_norm.bias",
+    "post_extract_proj.weight": "feature_projection.projection.weight",
+    "post_extract_proj.bias": "feature_projection.projection.bias",
+    "encoder.pos_conv.0.weight_g": "encoder.pos_conv_embed.conv.weight_g",
+    "encoder.pos_conv.0.weight_v": "encoder.pos_conv_embed.conv.weight_v",
+    "encoder.pos_conv.0.bias": "encoder.pos_conv_embed.conv.bias",
+    "encoder.layer_norm.weight": "encoder.layer_norm.weight",
+    "encoder.layer_norm.bias": "encoder.layer_norm.bias",
+}
+_HF_LAYER = {
+    "self_attn.k_proj": "attention.k_proj",
+    "self_attn.v_proj": "attention.v_proj",
+    "self_attn.q_proj": "attention.q_proj",
+    "self_attn.out_proj": "attention.out_proj",
+    "self_attn.grep_linear": "attention.gru_rel_pos_linear",
+    "self_attn.grep_a": "attention.gru_rel_pos_const",
+    "self_attn.relative_attention_bias": "attention.rel_attn_embed",
+    "self_attn_layer_norm": "layer_norm",
+    "fc1": "feed_forward.intermediate_dense",
+    "fc2": "feed_forward.output_dense",
+    "final_layer_norm": "final_layer_norm",
+}
+# Newer transformers save the weight-norm parametrisation under these names.
+_HF_PARAMETRIZED = {
+    "encoder.pos_conv_embed.conv.parametrizations.weight.original0": "encoder.pos_conv_embed.conv.weight_g",
+    "encoder.pos_conv_embed.conv.parametrizations.weight.original1": "encoder.pos_conv_embed.conv.weight_v",
+}
+HF_PREFIX = "wavlm."  # task heads (WavLMForCTC, ...) nest the encoder under this prefix
+
+
+def _official_to_hf_key(key: str) -> str:
+    if key in _HF_TOP_LEVEL:
+        return _HF_TOP_LEVEL[key]
+    parts = key.split(".")
+    if key.startswith("feature_extractor.conv_layers."):
+        index, slot = parts[2], parts[3]
+        if slot == "0":
+            return f"feature_extractor.conv_layers.{index}.conv.{parts[-1]}"
+        if slot == "2":  # GroupNorm (`2.weight`) or channel LayerNorm (`2.1.weight`)
+            return f"feature_extractor.conv_layers.{index}.layer_norm.{parts[-1]}"
+    if key.startswith("encoder.layers."):
+        index, rest = parts[2], ".".join(parts[3:])
+        for official, hf in _HF_LAYER.items():
+            if rest == official or rest.startswith(official + "."):
+                return f"encoder.layers.{index}.{hf}{rest[len(official) :]}"
+    raise KeyError(f"{key!r} is not a WavLM key")
+
+
+def official_to_hf_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Official WavLM keys -> Hugging Face `WavLMModel` keys (same tensors)."""
+    return {_official_to_hf_key(key): value for key, value in state.items()}
+
+
+def hf_to_official_state_dict(state: dict[str, torch.Tensor], config: WavLMConfig) -> dict[str, torch.Tensor]:
+    """Hugging Face `WavLMModel` keys (optionally under `wavlm.`) -> official keys.
+
+    `config` is needed to tell the conv stack's GroupNorm (`2.*`) from its LayerNorms (`2.1.*`).
+
+    Raises
+    ------
+    KeyError
+        Naming the Hub keys that are no WavLM encoder keys (e.g. a task head).
+    """
+    if state and all(key.startswith(HF_PREFIX) for key in state):
+        state = {key[len(HF_PREFIX) :]: value for key, value in state.items()}
+    state = {_HF_PARAMETRIZED.get(key, key): value for key, value in state.items()}
+    inverse = {_official_to_hf_key(key): key for key in _official_keys(config)}
+    unknown = sorted(key for key in state if key not in inverse)
+    if unknown:
+        shown = ", ".join(unknown[:4]) + (", ..." if len(unknown) > 4 else "")
+        raise KeyError(f"not WavLM encoder keys: [{shown}] ({len(unknown)} in all)")
+    return {inverse[key]: value for key, value in state.items()}
+
+
+def _official_keys(config: WavLMConfig) -> list[str]:
+    with torch.device("meta"):
+        return list(WavLM(config).state_dict())
+
+
+def config_from_hf(hf_config: dict, normalize: bool | None = None) -> WavLMConfig:
+    """A transformers `WavLMConfig` (config.json dict) -> the official config fields that shape the model.
+
+    `normalize` is the feature extractor's `do_normalize` (preprocessor_config.json). When unknown it follows
+    the conv stack: the layer-norm stack is the one trained on normalised input (official WavLMConfig note).
+    """
+    try:
+        dims, kernels, strides = hf_config["conv_dim"], hf_config["conv_kernel"], hf_config["conv_stride"]
+        if not len(dims) == len(kernels) == len(strides):
+            raise ValueError("conv_dim, conv_kernel and conv_stride differ in length")
+        norm = hf_config.get("feat_extract_norm", "group")
+        if norm not in ("group", "layer"):
+            raise ValueError(f"feat_extract_norm {norm!r} is not 'group' or 'layer'")
+        if not math.isclose(hf_config.get("layer_norm_eps", 1e-5), 1e-5):
+            raise ValueError("layer_norm_eps other than 1e-5 is not supported (the official model uses 1e-5)")
+        layers = " + ".join(f"[({d},{k},{s})]" for d, k, s in zip(dims, kernels, strides))
+        return WavLMConfig(
+            extractor_mode="default" if norm == "group" else "layer_norm",
+            encoder_layers=hf_config["num_hidden_layers"],
+            encoder_embed_dim=hf_config["hidden_size"],
+            encoder_ffn_embed_dim=hf_config["intermediate_size"],
+            encoder_attention_heads=hf_config["num_attention_heads"],
+            activation_fn=hf_config.get("hidden_act", "gelu"),
+            layer_norm_first=bool(hf_config.get("do_stable_layer_norm", False)),
+            conv_feature_layers=layers,
+            conv_bias=bool(hf_config.get("conv_bias", False)),
+            conv_pos=hf_config["num_conv_pos_embeddings"],
+            conv_pos_groups=hf_config["num_conv_pos_embedding_groups"],
+            relative_position_embedding=True,  # every transformers WavLM has the bias on layer 0
+            num_buckets=hf_config.get("num_buckets", 320),
+            max_distance=hf_config.get("max_bucket_distance", 800),
+            gru_rel_pos=True,  # transformers' WavLMAttention always gates
+            normalize=(norm == "layer") if normalize is None else bool(normalize),
+        )
+    except KeyError as err:
+        raise ValueError(f"Hugging Face WavLM config lacks {err.args[0]!r}") from err
+
+
+def hf_config_from(config: WavLMConfig) -> dict:
+    """The official config as a transformers `WavLMConfig` dict (the fields that shape the model)."""
+    if not (config.relative_position_embedding and config.gru_rel_pos):
+        raise ValueError("the transformers layout always has the gated relative-position bias")
+    layers = config.conv_layers
+    return {
+        "model_type": "wavlm",
+        "architectures": ["WavLMModel"],
+        "conv_dim": [d for d, _, _ in layers],
+        "conv_kernel": [k for _, k, _ in layers],
+        "conv_stride": [s for _, _, s in layers],
+        "conv_bias": config.conv_bias,
+        "feat_extract_norm": "group" if config.extractor_mode == "default" else "layer",
+        "do_stable_layer_norm": config.layer_norm_first,
+        "hidden_size": config.encoder_embed_dim,
+        "intermediate_size": config.encoder_ffn_embed_dim,
+        "num_hidden_layers": config.encoder_layers,
+        "num_attention_heads": config.encoder_attention_heads,
+        "hidden_act": config.activation_fn,
+        "num_conv_pos_embeddings": config.conv_pos,
+        "num_conv_pos_embedding_groups": config.conv_pos_groups,
+        "num_buckets": config.num_buckets,
+        "max_bucket_distance": config.max_distance,
+        "layer_norm_eps": 1e-5,
+    }
