@@ -637,3 +637,103 @@ def hf_config_from(config: WavLMConfig) -> dict:
         "max_bucket_distance": config.max_distance,
         "layer_norm_eps": 1e-5,
     }
+
+
+# --------------------------------------------------------------------------------------------- files
+
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def read_checkpoint(path) -> tuple[WavLMConfig, dict[str, torch.Tensor], str]:
+    """Read a WavLM checkpoint in either published layout; never unpickles code.
+
+    Parameters
+    ----------
+    path : an official `{'cfg', 'model'}` file (WavLM-Base.pt, WavLM-Base+.pt, WavLM-Large.pt); or a Hugging
+        Face `microsoft/wavlm-*` snapshot: its folder, or its `model.safetensors` / `pytorch_model.bin` with
+        `config.json` (and optionally `preprocessor_config.json`) beside it.
+
+    Returns
+    -------
+    config, state dict under the official key names, and the layout ("official" or "hf").
+
+    Raises
+    ------
+    CheckpointError
+        Unreadable or truncated files, and files that are no WavLM checkpoint, with what was found.
+    """
+    import json
+    from pathlib import Path
+
+    from ..weights import CheckpointError
+
+    path = Path(path)
+    if path.is_dir():
+        weights = next((path / name for name in HF_WEIGHT_FILES if (path / name).is_file()), None)
+        if weights is None:
+            raise CheckpointError(f"{path} is a folder without {' or '.join(HF_WEIGHT_FILES)} (a Hugging Face WavLM)")
+        path = weights
+    if not path.is_file():
+        raise CheckpointError(f"WavLM checkpoint not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            payload = load_file(str(path))
+        else:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"cannot read WavLM checkpoint {path} ({type(err).__name__}: {err}). The file is truncated or corrupt "
+            "(download it again), or not a PyTorch/safetensors file."
+        ) from err
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a WavLM checkpoint")
+    if "cfg" in payload and "model" in payload:
+        if not isinstance(payload["model"], dict):
+            raise CheckpointError(f"{path}: 'model' is a {type(payload['model']).__name__}, not a state dict")
+        try:
+            config = WavLMConfig.from_cfg(payload["cfg"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{path}: its 'cfg' is not a valid WavLM config ({err})") from err
+        return config, payload["model"], "official"
+    if not all(isinstance(value, torch.Tensor) for value in payload.values()):
+        keys = ", ".join(sorted(map(str, payload))[:6])
+        raise CheckpointError(
+            f"{path} is not a WavLM checkpoint: expected the official {{'cfg', 'model'}} dict or a Hugging Face "
+            f"state dict, found keys [{keys}]"
+        )
+    hf_keys = ("masked_spec_embed", "feature_projection.projection.weight", "encoder.pos_conv_embed.conv.bias")
+    if not any(key in payload or HF_PREFIX + key in payload for key in hf_keys):
+        raise CheckpointError(
+            f"{path} is a bare state dict that is neither an official WavLM checkpoint (those are "
+            "{'cfg': ..., 'model': ...}) nor a Hugging Face WavLM one; it belongs to another model"
+        )
+    config_file = path.with_name("config.json")
+    if not config_file.is_file():
+        raise CheckpointError(
+            f"{path} is in the Hugging Face layout but has no config.json beside it; download the repo's "
+            "config.json (e.g. from microsoft/wavlm-base) into the same folder"
+        )
+    normalize = None
+    preprocessor = path.with_name("preprocessor_config.json")
+    if preprocessor.is_file():
+        normalize = json.loads(preprocessor.read_text()).get("do_normalize")
+    try:
+        config = config_from_hf(json.loads(config_file.read_text()), normalize=normalize)
+        state = hf_to_official_state_dict(payload, config)
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} is not a WavLM checkpoint in the Hugging Face layout: {err}") from err
+    # transformers only creates the (training-only) mask embedding when its config enables masking.
+    state.setdefault("mask_emb", torch.zeros(config.encoder_embed_dim))
+    return config, state, "hf"
+
+
+def load_checkpoint(path) -> WavLM:
+    """`read_checkpoint` + a strict load into a fresh `WavLM` in eval mode."""
+    from ..weights import load_state
+
+    config, state, _ = read_checkpoint(path)
+    model = WavLM(config)
+    load_state(model, state, path, "WavLM")
+    return model.eval()
