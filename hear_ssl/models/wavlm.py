@@ -257,9 +257,9 @@ class WeightNormConv1d(nn.Module):
     def __init__(self, channels: int, kernel: int, groups: int):
         super().__init__()
         self.kernel, self.groups = kernel, groups
+        self.bias = nn.Parameter(torch.zeros(channels))  # registered first, as the official state dict lists it
         self.weight_g = nn.Parameter(torch.ones(1, 1, kernel))
         self.weight_v = nn.Parameter(torch.randn(channels, channels // groups, kernel) * 0.02)
-        self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = self.weight_v
