@@ -59,7 +59,8 @@ WAVLM_SHAPES = {
 
 def build_wavlm(name: str, precision: str) -> torch.nn.Module:
     from hear_ssl.embedders.wavlm import WavLMEmbedder
-    from hear_ssl.models.wavlm import WavLM, WavLMConfig
+    from hear_ssl.models.wavlm import WavLM
+    from hear_ssl.wavlm_config import WavLMConfig
 
     return WavLMEmbedder(WavLM(WavLMConfig(**WAVLM_SHAPES[name])), name=name, precision=precision)
 

@@ -11,15 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import hear_ssl.wavlm as wavlm
-from hear_ssl.models.wavlm import (
-    WavLM,
-    WavLMConfig,
-    hf_config_from,
-    hf_to_official_state_dict,
-    official_to_hf_state_dict,
-    parse_conv_layers,
-    read_checkpoint,
-)
+from hear_ssl.models.wavlm import WavLM, hf_to_official_state_dict, official_to_hf_state_dict, read_checkpoint
+from hear_ssl.wavlm_config import WavLMConfig, hf_config_from, parse_conv_layers
 from hear_ssl.weights import CheckpointError
 
 VARIANTS = ("base", "large")
