@@ -37,32 +37,17 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE = (
     Path(os.environ.get("HEAR_SSL_SHARED", REPO.parent / "shared")) / "reference" / "throughput-hear-modules.json"
 )
+
+
 # Encoder-zoo families with their own HEAR embedder: name -> builder of a random-init model. Their naive
 # baseline is the official call pattern (one clip per `extract_features` call), not the window loop.
-# WavLM shapes: the released Base / Large configs (conv stack, widths, depth); timing only.
-WAVLM_SHAPES = {
-    "wavlm-base": dict(relative_position_embedding=True, gru_rel_pos=True, max_distance=800),
-    "wavlm-large": dict(
-        relative_position_embedding=True,
-        gru_rel_pos=True,
-        max_distance=800,
-        extractor_mode="layer_norm",
-        layer_norm_first=True,
-        normalize=True,
-        encoder_layers=24,
-        encoder_embed_dim=1024,
-        encoder_ffn_embed_dim=4096,
-        encoder_attention_heads=16,
-    ),
-}
-
-
 def build_wavlm(name: str, precision: str) -> torch.nn.Module:
     from hear_ssl.embedders.wavlm import WavLMEmbedder
     from hear_ssl.models.wavlm import WavLM
-    from hear_ssl.wavlm_config import WavLMConfig
+    from hear_ssl.wavlm_config import WAVLM_BASE, WAVLM_LARGE
 
-    return WavLMEmbedder(WavLM(WavLMConfig(**WAVLM_SHAPES[name])), name=name, precision=precision)
+    config = {"wavlm-base": WAVLM_BASE, "wavlm-large": WAVLM_LARGE}[name]
+    return WavLMEmbedder(WavLM(config), name=name, precision=precision)
 
 
 ZOO_MODELS = {"wavlm-base": build_wavlm, "wavlm-large": build_wavlm}

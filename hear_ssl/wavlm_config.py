@@ -148,6 +148,32 @@ class WavLMConfig:
             field = (field - 1) * stride + kernel
         return field
 
+    @property
+    def embedding_size(self) -> int:
+        """Width of the default output (the `layer="all"` option gives (encoder_layers + 1) times this)."""
+        return self.encoder_embed_dim
+
+    def num_parameters(self) -> int:
+        import torch
+
+        from .models.wavlm import WavLM
+
+        with torch.device("meta"):  # shapes only
+            return sum(p.numel() for p in WavLM(self).parameters())
+
+    def describe(self) -> str:
+        norm = "pre-LN" if self.layer_norm_first else "post-LN"
+        conv = "LayerNorm conv stack" if self.extractor_mode == "layer_norm" else "GroupNorm on conv 0"
+        return (
+            f"WavLM, {self.encoder_layers} layers, d={self.encoder_embed_dim}, {self.encoder_attention_heads} heads, "
+            f"{norm}, {conv}, gated rel. pos. ({self.num_buckets} buckets, max {self.max_distance})"
+        )
+
+    def describe_timestamps(self) -> str:
+        hop_ms = 1000.0 * self.hop_samples / 16000
+        field_ms = 1000.0 * self.receptive_field / 16000
+        return f"{field_ms:g} ms / {hop_ms:g} ms, native frames (default extract_features output)"
+
     def num_frames(self, num_samples: int) -> int:
         """Output frames for a clip of `num_samples` (0 when shorter than the receptive field)."""
         frames = num_samples
@@ -219,3 +245,30 @@ def hf_config_from(config: WavLMConfig) -> dict:
         "max_bucket_distance": config.max_distance,
         "layer_norm_eps": 1e-5,
     }
+
+
+@dataclass(frozen=True)
+class WavLMProcessing:
+    """The input a WavLM checkpoint expects: the raw 16 kHz waveform, layer-normalised per clip if `normalize`."""
+
+    normalize: bool
+
+    def describe(self) -> str:
+        return "raw 16 kHz waveform" + ("; per-clip layer norm" if self.normalize else "")
+
+
+# Shapes of the released checkpoints (their `cfg`, as the transformers config.json of microsoft/wavlm-* also
+# states); the training-only fields keep the class defaults. Base and Base+ share the architecture.
+WAVLM_BASE = WavLMConfig(relative_position_embedding=True, gru_rel_pos=True, max_distance=800)
+WAVLM_LARGE = WavLMConfig(
+    extractor_mode="layer_norm",
+    encoder_layers=24,
+    encoder_embed_dim=1024,
+    encoder_ffn_embed_dim=4096,
+    encoder_attention_heads=16,
+    layer_norm_first=True,
+    normalize=True,
+    relative_position_embedding=True,
+    gru_rel_pos=True,
+    max_distance=800,
+)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import hear_ssl.wavlm as wavlm
 from hear_ssl.models.wavlm import WavLM, hf_to_official_state_dict, official_to_hf_state_dict, read_checkpoint
-from hear_ssl.wavlm_config import WavLMConfig, hf_config_from, parse_conv_layers
+from hear_ssl.wavlm_config import WAVLM_BASE, WAVLM_LARGE, WavLMConfig, hf_config_from, parse_conv_layers
 from hear_ssl.weights import CheckpointError
 
 VARIANTS = ("base", "large")
@@ -172,13 +172,16 @@ def test_long_clips_go_in_overlapping_windows(official_file):
     assert frames.shape[1] == timestamps.shape[1] == total
     assert torch.allclose(timestamps[0], 12.5 + 20.0 * torch.arange(total))
     prepared = model.prepare(audio)
+    extractor = model.encoder.feature_extractor
+    stats = extractor.group_norm_statistics(prepared) if extractor.group_norm_first else None
     window, context = 100, 25  # frames
     kept = 0
     while kept < total:
         start = max(0, min(kept - context, total - window))
         count = min(window - 2 * context, total - kept)
         with torch.no_grad():
-            expected = model.encoder(prepared[:, start * 320 : (start + window - 1) * 320 + 400])
+            piece = prepared[:, start * 320 : (start + window - 1) * 320 + 400]
+            expected = model.encoder.extract_features(piece, group_norm_stats=stats)[0]
         assert expected.shape[1] == window
         torch.testing.assert_close(frames[:, kept : kept + count], expected[:, kept - start : kept - start + count])
         kept += count
@@ -190,6 +193,26 @@ def test_long_clips_go_in_overlapping_windows(official_file):
         wavlm.get_timestamp_embeddings(audio[:, :32000], model)[0],
         wavlm.get_timestamp_embeddings(audio[:, :32000], whole)[0],
     )
+
+
+def test_windows_see_the_whole_clips_conv_features(encoder):
+    """Base's conv-0 GroupNorm runs over the clip's time axis: with the streamed whole-clip statistics a
+    window's conv features are exactly the whole clip's (so windowing only limits attention)."""
+    extractor = encoder.feature_extractor
+    if not extractor.group_norm_first:
+        pytest.skip("the layer-norm conv stack has no clip-level statistics")
+    audio = clips(2, seconds=3.0)
+    with torch.no_grad():
+        stats = extractor.group_norm_statistics(audio, segment_samples=4000)  # several segments
+        first = extractor.conv_layers[0][0](audio.unsqueeze(1))
+        torch.testing.assert_close(stats[0], first.mean(-1), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stats[1], first.var(-1, unbiased=False), rtol=1e-4, atol=1e-6)
+        whole = extractor(audio)
+        torch.testing.assert_close(extractor(audio, stats), whole, rtol=1e-4, atol=1e-5)
+        start = 40  # frames
+        window = extractor(audio[:, start * 320 : start * 320 + 50 * 320 + 80], stats)
+        torch.testing.assert_close(window, whole[..., start : start + window.shape[-1]], rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(extractor(audio[:, start * 320 : start * 320 + 50 * 320 + 80]), window, atol=1e-3)
 
 
 @pytest.mark.slow
@@ -311,6 +334,21 @@ def test_conv_feature_layers_are_parsed_without_eval():
     for bad in ("[(512,10,5)] * x", "[(512,10)]", "[(512,10,-5)]", "open('f')", "[(1.5,2,2)]", "[]", "[(1,2,3)] - []"):
         with pytest.raises(ValueError, match="conv_feature_layers"):
             parse_conv_layers(bad)
+
+
+def test_released_shapes():
+    """Base/Base+ and Large as transformers' config.json of microsoft/wavlm-* describe them."""
+    base, large = hf_config_from(WAVLM_BASE), hf_config_from(WAVLM_LARGE)
+    for hf in (base, large):
+        assert hf["conv_dim"] == [512] * 7 and hf["conv_kernel"] == [10, 3, 3, 3, 3, 2, 2]
+        assert hf["conv_stride"] == [5, 2, 2, 2, 2, 2, 2] and hf["conv_bias"] is False
+        assert (hf["num_conv_pos_embeddings"], hf["num_conv_pos_embedding_groups"]) == (128, 16)
+        assert (hf["num_buckets"], hf["max_bucket_distance"]) == (320, 800)
+    assert (base["hidden_size"], base["num_hidden_layers"], base["feat_extract_norm"]) == (768, 12, "group")
+    assert (large["hidden_size"], large["num_hidden_layers"], large["num_attention_heads"]) == (1024, 24, 16)
+    assert large["feat_extract_norm"] == "layer" and large["do_stable_layer_norm"] and WAVLM_LARGE.normalize
+    assert WAVLM_BASE.embedding_size == 768 and 94e6 < WAVLM_BASE.num_parameters() < 95e6
+    assert "12 layers" in WAVLM_BASE.describe() and "20 ms" in WAVLM_LARGE.describe_timestamps()
 
 
 # ------------------------------------------------------------------------------------- Hugging Face layout

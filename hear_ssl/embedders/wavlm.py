@@ -16,9 +16,11 @@
   buckets, `max_distance` = 800 frames in the released models) that overlap by `2 · context_seconds`
   (default 2 s each side): each window keeps only its central frames, so every kept frame sees at least 2 s
   of context on both sides except at the clip's ends, and memory is bounded by one window per clip. Windows
-  start on the 320-sample frame grid, so frame t is always the same 400 samples. A clip of at most
-  `chunk_seconds` runs in one pass, exactly as the official call; beyond that, attention and Base's conv-0
-  GroupNorm (normalised over the window's time axis) see the window, not the whole clip.
+  start on the 320-sample frame grid, so frame t is always the same 400 samples. Base/Base+'s conv-0
+  GroupNorm normalises each channel over the clip's time axis: its statistics are computed over the whole
+  clip first (a cheap streamed pass of conv 0), so the conv features of every window are exactly the
+  whole-clip ones. A clip of at most `chunk_seconds` runs in one pass, exactly as the official call; beyond
+  that only attention sees the window rather than the whole clip.
 """
 
 from __future__ import annotations
@@ -81,25 +83,23 @@ class WavLMEmbedder(nn.Module):
             audio = F.pad(audio, (0, self.receptive_field - audio.shape[-1]))
         return audio
 
-    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+    def encode(self, audio: torch.Tensor, group_norm_stats=None) -> torch.Tensor:
         """(B, N) prepared audio -> (B, T, D') float32 frames of the chosen output."""
         dtype = PRECISIONS[self.precision]
         autocast = torch.autocast(audio.device.type, dtype=dtype) if dtype is not None else nullcontext()
         with torch.inference_mode(), autocast:
             if self.layer is None:
-                frames = self.encoder(audio)
-            elif self.layer == "all":
-                _, results, _ = self.encoder.extract_features(audio, output_layer=self.encoder.num_layers)
-                frames = torch.cat(results, dim=-1)
+                frames = self.encoder.extract_features(audio, group_norm_stats=group_norm_stats)[0]
             else:
-                frames = self.encoder.extract_features(audio, output_layer=self.layer)[1][self.layer]
+                last = self.encoder.num_layers if self.layer == "all" else self.layer
+                _, results, _ = self.encoder.extract_features(
+                    audio, output_layer=last, group_norm_stats=group_norm_stats
+                )
+                frames = torch.cat(results, dim=-1) if self.layer == "all" else results[self.layer]
         return frames.float()
 
     def windows(self, num_frames: int) -> Iterator[tuple[int, int, int]]:
         """(first frame of the window, first kept frame, kept frames) covering frames 0..num_frames-1."""
-        if num_frames <= self.window_frames:
-            yield 0, 0, num_frames
-            return
         core = self.window_frames - 2 * self.context_frames
         kept = 0
         while kept < num_frames:
@@ -113,13 +113,17 @@ class WavLMEmbedder(nn.Module):
         """(B, N) checked audio -> consecutive (B, t, D') pieces that together are the clip's frames."""
         audio = self.prepare(audio)
         num_frames = self.encoder.config.num_frames(audio.shape[-1])
+        if num_frames <= self.window_frames:
+            yield self.encode(audio)
+            return
+        stats = None
+        if self.encoder.feature_extractor.group_norm_first:
+            with torch.inference_mode():
+                stats = self.encoder.feature_extractor.group_norm_statistics(audio)
         for start, first, count in self.windows(num_frames):
-            if count == num_frames:
-                yield self.encode(audio)
-                return
             begin = start * self.hop_samples
             end = begin + (self.window_frames - 1) * self.hop_samples + self.receptive_field
-            frames = self.encode(audio[:, begin:end])
+            frames = self.encode(audio[:, begin:end], stats)
             yield frames[:, first - start : first - start + count]
 
     def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,6 +33,8 @@ from torch import nn
 
 from ..wavlm_config import WavLMConfig, config_from_hf
 
+GroupNormStats = tuple[torch.Tensor, torch.Tensor]  # per-clip, per-channel (mean, variance), each (B, C)
+
 # --------------------------------------------------------------------------------------------- layers
 
 
@@ -93,12 +95,46 @@ class ConvFeatureExtractor(nn.Module):
             blocks.append(conv_block(n_in, channels, kernel, stride, norm, config.conv_bias))
             n_in = channels
         self.conv_layers = nn.ModuleList(blocks)
+        self.group_norm_first = config.extractor_mode == "default"
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveform: torch.Tensor, group_norm_stats: GroupNormStats | None = None) -> torch.Tensor:
+        """`group_norm_stats` replaces conv 0's GroupNorm statistics (over this input's time axis) by given
+        ones, e.g. those of a whole clip that is encoded window by window."""
         x = waveform.unsqueeze(1)
-        for block in self.conv_layers:
-            x = block(x)
+        for index, block in enumerate(self.conv_layers):
+            if index == 0 and group_norm_stats is not None:
+                if not self.group_norm_first:
+                    raise ValueError("group_norm_stats apply only to the 'default' extractor (GroupNorm on conv 0)")
+                conv, _, norm, activation = block
+                mean, var = group_norm_stats
+                y = conv(x).float()
+                y = (y - mean.float()[..., None]) * torch.rsqrt(var.float()[..., None] + norm.eps)
+                x = activation((y * norm.weight.float()[:, None] + norm.bias.float()[:, None]).type_as(x))
+            else:
+                x = block(x)
         return x
+
+    @torch.no_grad()
+    def group_norm_statistics(self, waveform: torch.Tensor, segment_samples: int = 1 << 20) -> GroupNormStats:
+        """(B, N) -> per-clip, per-channel mean and variance (B, C) of conv 0's output over the whole clip,
+        what its GroupNorm (one group per channel) would use, accumulated segment by segment (bounded memory).
+        """
+        conv = self.conv_layers[0][0]
+        kernel, stride = conv.kernel_size[0], conv.stride[0]
+        segment_samples -= segment_samples % stride
+        total = total_sq = None
+        count = 0
+        # Segments overlap by kernel - stride samples, so every conv-0 frame is computed exactly once.
+        for begin in range(0, max(1, waveform.shape[1] - kernel + 1), segment_samples):
+            piece = waveform[:, begin : begin + segment_samples + kernel - stride]
+            if piece.shape[1] < kernel:
+                break
+            y = conv(piece.unsqueeze(1)).double()
+            total = y.sum(-1) if total is None else total + y.sum(-1)
+            total_sq = (y * y).sum(-1) if total_sq is None else total_sq + (y * y).sum(-1)
+            count += y.shape[-1]
+        mean = total / count
+        return mean.float(), (total_sq / count - mean * mean).clamp(min=0).float()
 
 
 class WeightNormConv1d(nn.Module):
@@ -286,6 +322,7 @@ class WavLM(nn.Module):
         source: torch.Tensor,
         padding_mask: torch.Tensor | None = None,
         output_layer: int | None = None,
+        group_norm_stats: GroupNormStats | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
         """The official `extract_features` (no masking).
 
@@ -295,6 +332,8 @@ class WavLM(nn.Module):
         padding_mask : (B, N) bool, True at padding samples, optional.
         output_layer : run layers 1..output_layer only and return layer `output_layer` (no final LayerNorm);
             None runs every layer and applies a pre-LN model's final LayerNorm.
+        group_norm_stats : (mean, var), each (B, C), to use in conv 0's GroupNorm instead of this input's own
+            (default extractor only; `feature_extractor.group_norm_statistics` computes a whole clip's).
 
         Returns
         -------
@@ -312,7 +351,7 @@ class WavLM(nn.Module):
             )
         if output_layer is not None and not 0 <= output_layer <= self.num_layers:
             raise ValueError(f"output_layer must be in 0..{self.num_layers}, got {output_layer}")
-        features = self.layer_norm(self.feature_extractor(source).transpose(1, 2))
+        features = self.layer_norm(self.feature_extractor(source, group_norm_stats).transpose(1, 2))
         if padding_mask is not None:
             padding_mask = self.frame_padding_mask(padding_mask, features.shape[1])
         if self.post_extract_proj is not None:
