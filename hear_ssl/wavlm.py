@@ -15,62 +15,56 @@ windows); see `hear_ssl.embedders.wavlm`. There are no bundled weights.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import hear
+from . import hear, registry
 from .embedders.wavlm import WavLMEmbedder
 from .models.wavlm import load_checkpoint
-from .weights import HUB_PREFIX, CheckpointError, download_from_hub, parse_hub_reference
+from .weights import HUB_PREFIX, CheckpointError, hub_download, parse_hub_reference, resolve_weights, verify_sha256
 
-OFFICIAL_README = "https://github.com/microsoft/unilm/tree/master/wavlm#pre-trained-models"
-
-
-@dataclass(frozen=True)
-class WavLMRelease:
-    """A published WavLM checkpoint. No sizes or hashes are listed: neither source publishes them."""
-
-    name: str
-    official_file: str  # `{'cfg','model'}` file linked from the official README (Azure blob / Google Drive)
-    hub_repo: str  # Hugging Face transformers layout (config.json + pytorch_model.bin); revision not pinned
-    normalize: bool  # per-clip waveform layer norm (cfg.normalize)
-    pretraining_data: str
-
-
-RELEASES = {
-    "wavlm-base": WavLMRelease("wavlm-base", "WavLM-Base.pt", "microsoft/wavlm-base", False, "LibriSpeech 960 h"),
-    "wavlm-base-plus": WavLMRelease(
-        "wavlm-base-plus", "WavLM-Base+.pt", "microsoft/wavlm-base-plus", False, "Libri-Light + GigaSpeech + VoxPopuli"
-    ),
-    "wavlm-large": WavLMRelease(
-        "wavlm-large", "WavLM-Large.pt", "microsoft/wavlm-large", True, "Libri-Light + GigaSpeech + VoxPopuli"
-    ),
-}
-MODEL_NAMES = tuple(RELEASES)
+MODEL_NAMES = tuple(registry.available_models("wavlm"))
+DEFAULT_MODEL = "wavlm-base-plus"
 OPTIONS = ("layer", "precision", "chunk_seconds", "context_seconds")
+# The config fields that make two WavLMs the same network (the rest only act in training).
+SHAPE_FIELDS = (
+    "extractor_mode", "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads",
+    "activation_fn", "layer_norm_first", "conv_bias", "conv_pos", "conv_pos_groups", "relative_position_embedding",
+    "num_buckets", "max_distance", "gru_rel_pos",
+)  # fmt: skip
 
 
 def _where_to_get_weights() -> str:
-    files = ", ".join(release.official_file for release in RELEASES.values())
-    repos = ", ".join(release.hub_repo for release in RELEASES.values())
-    return f"the official checkpoints ({files}; links in {OFFICIAL_README}) or a Hugging Face snapshot of {repos}"
+    files = ", ".join(registry.get_weights(f"{name}.official").filename for name in MODEL_NAMES)
+    repos = ", ".join(
+        registry.get_weights(f"{name}.hf").url.removeprefix("https://huggingface.co/") for name in MODEL_NAMES
+    )
+    return f"the official checkpoints ({files}; links in {registry.WAVLM_README}) or a Hugging Face snapshot of {repos}"
 
 
-def _resolve(reference: str) -> Path:
-    """A local file or folder, or `hf://owner/repo/file[@revision]` (fetched with its config.json)."""
+def _same_network(a, b) -> bool:
+    return a.conv_layers == b.conv_layers and all(getattr(a, f) == getattr(b, f) for f in SHAPE_FIELDS)
+
+
+def release_names(config) -> list[str]:
+    """The registered WavLM architectures whose network `config` is (Base and Base+ share one)."""
+    return [name for name in MODEL_NAMES if _same_network(config, registry.get_architecture(name).config)]
+
+
+def _local_checkpoint(reference: str, entry: registry.Weights | None) -> Path:
+    """The user's file or folder; `hf://owner/repo/file[@revision]` is fetched with its config.json."""
+    if not reference.startswith(HUB_PREFIX) and Path(reference).expanduser().is_dir():
+        return Path(reference).expanduser()  # a Hugging Face snapshot folder
+    try:  # an explicit reference never uses the entry's own source
+        path = resolve_weights(reference, entry or registry.get_weights(DEFAULT_MODEL)).path
+    except CheckpointError as err:
+        raise CheckpointError(f"{err} Get {_where_to_get_weights()}.") from err
     if reference.startswith(HUB_PREFIX):
-        repo_id, filename, revision = parse_hub_reference(reference)
-        path = download_from_hub(reference)
-        # The Hub layout needs config.json from the same repo and revision (preprocessor config if present).
-        download_from_hub(f"{HUB_PREFIX}{repo_id}/config.json" + (f"@{revision}" if revision else ""))
+        repo_id, _, revision = parse_hub_reference(reference)
+        hub_download(repo_id, "config.json", revision)  # lands beside the weights in the snapshot
         try:
-            download_from_hub(f"{HUB_PREFIX}{repo_id}/preprocessor_config.json" + (f"@{revision}" if revision else ""))
-        except (CheckpointError, OSError):  # optional: the normalisation flag then follows the conv stack
+            hub_download(repo_id, "preprocessor_config.json", revision)
+        except CheckpointError:  # optional: the normalisation flag then follows the conv stack
             pass
-        return path
-    path = Path(reference).expanduser()
-    if not path.exists():
-        raise CheckpointError(f"WavLM checkpoint not found: {path}. Get {_where_to_get_weights()}.")
     return path
 
 
@@ -81,11 +75,18 @@ def load_model(model_file_path: str | os.PathLike = "", model_name: str | None =
     ----------
     model_file_path : an official `{'cfg','model'}` file, a Hugging Face `microsoft/wavlm-*` folder (or its
         weight file with config.json beside it), or `hf://owner/repo/pytorch_model.bin[@revision]`.
-    model_name : optional label, one of MODEL_NAMES; the architecture comes from the file either way.
+    model_name : optional registry name (`wavlm-base`, `wavlm-base-plus`, `wavlm-large`, optionally with a
+        `.official` / `.hf` tag). The network always comes from the file; a given name must match it.
     **options : `layer`, `precision`, `chunk_seconds`, `context_seconds` (see `WavLMEmbedder`).
+
+    Raises
+    ------
+    CheckpointError
+        No file given (no weights are bundled; the message says where to get them), unreadable or foreign
+        files, or a file whose network differs from `model_name`'s.
     """
-    if model_name is not None and model_name not in RELEASES:
-        raise ValueError(f"model_name {model_name!r} is not a WavLM release; choose one of {list(MODEL_NAMES)}")
+    if model_name is not None and registry.get_architecture(model_name).family != "wavlm":
+        raise ValueError(f"model_name {model_name!r} is not a WavLM model; choose one of {list(MODEL_NAMES)}")
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"unknown WavLM option(s) {unknown}; the options are {list(OPTIONS)}")
@@ -94,8 +95,22 @@ def load_model(model_file_path: str | os.PathLike = "", model_name: str | None =
         raise CheckpointError(
             "hear_ssl.wavlm bundles no weights; pass model_file_path: " + _where_to_get_weights() + "."
         )
-    encoder = load_checkpoint(_resolve(reference))
-    return WavLMEmbedder(encoder, name=model_name or "wavlm", **options)
+    entry = registry.get_weights(model_name) if model_name is not None else None
+    path = _local_checkpoint(reference, entry)
+    if entry is not None and path.is_file():
+        verify_sha256(path, entry)
+    encoder = load_checkpoint(path)
+    name = model_name
+    if model_name is not None:
+        expected = registry.get_architecture(model_name).config
+        if not _same_network(encoder.config, expected):
+            raise CheckpointError(
+                f"{path} holds a different network than {model_name} ({encoder.config.describe()} vs "
+                f"{expected.describe()}); pick the matching model_name or leave it out"
+            )
+    else:  # name the release the network matches, if any
+        name = "/".join(release_names(encoder.config)) or "wavlm"
+    return WavLMEmbedder(encoder, name=name, **options)
 
 
 def get_scene_embeddings(audio, model: WavLMEmbedder):
@@ -108,4 +123,4 @@ def get_timestamp_embeddings(audio, model: WavLMEmbedder):
     return hear.get_timestamp_embeddings(audio, model)
 
 
-__all__ = ["load_model", "get_scene_embeddings", "get_timestamp_embeddings", "MODEL_NAMES", "RELEASES"]
+__all__ = ["load_model", "get_scene_embeddings", "get_timestamp_embeddings", "MODEL_NAMES", "DEFAULT_MODEL"]

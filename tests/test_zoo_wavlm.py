@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import hear_ssl
 import hear_ssl.wavlm as wavlm
 from hear_ssl.models.wavlm import WavLM, hf_to_official_state_dict, official_to_hf_state_dict, read_checkpoint
 from hear_ssl.wavlm_config import WAVLM_BASE, WAVLM_LARGE, WavLMConfig, hf_config_from, parse_conv_layers
@@ -293,8 +294,13 @@ def test_no_bundled_weights_says_where_to_get_them():
         wavlm.load_model("")
     with pytest.raises(CheckpointError, match="not found"):
         wavlm.load_model("/nonexistent/WavLM-Large.pt")
-    with pytest.raises(ValueError, match="not a WavLM release"):
+    with pytest.raises(ValueError, match="unknown model 'wavlm-huge'"):
         wavlm.load_model("x.pt", model_name="wavlm-huge")
+    with pytest.raises(ValueError, match="not a WavLM model"):
+        wavlm.load_model("x.pt", model_name="byol-a-512")
+    # The package-level loader hands registry names to this module.
+    with pytest.raises(CheckpointError, match="bundles no weights.*WavLM-Large.pt"):
+        hear_ssl.load_model("", "wavlm-large")
     with pytest.raises(TypeError, match="unknown WavLM option"):
         wavlm.load_model("x.pt", chunk=3)
 
@@ -334,6 +340,14 @@ def test_conv_feature_layers_are_parsed_without_eval():
     for bad in ("[(512,10,5)] * x", "[(512,10)]", "[(512,10,-5)]", "open('f')", "[(1.5,2,2)]", "[]", "[(1,2,3)] - []"):
         with pytest.raises(ValueError, match="conv_feature_layers"):
             parse_conv_layers(bad)
+
+
+def test_release_names(fixture):
+    """A file's network is named after the release(s) it is; the fixtures' small networks are none."""
+    assert wavlm.release_names(WAVLM_BASE) == ["wavlm-base", "wavlm-base-plus"]
+    assert wavlm.release_names(WAVLM_LARGE) == ["wavlm-large"]
+    assert wavlm.release_names(WavLMConfig(**{**WAVLM_LARGE.to_cfg(), "dropout": 0.0})) == ["wavlm-large"]
+    assert wavlm.release_names(WavLMConfig.from_cfg(fixture["config"])) == []
 
 
 def test_released_shapes():
@@ -465,8 +479,11 @@ def test_hub_reference_fetches_weights_and_config(fixture, model, tmp_path, monk
         return str(folder / filename)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
-    hub_model = wavlm.load_model("hf://microsoft/wavlm-base/pytorch_model.bin@abc123", model_name="wavlm-base")
+    hub_model = wavlm.load_model("hf://microsoft/wavlm-base/pytorch_model.bin@abc123")
     assert ("microsoft/wavlm-base", "config.json", "abc123") in requested
+    # The fixture is a small network: naming a release it is not is an error, not a silent relabel.
+    with pytest.raises(CheckpointError, match="different network than wavlm-base"):
+        wavlm.load_model("hf://microsoft/wavlm-base/pytorch_model.bin@abc123", model_name="wavlm-base.hf")
     audio = fixture["inputs"]["b_1p37s"]
     torch.testing.assert_close(wavlm.get_scene_embeddings(audio, hub_model), wavlm.get_scene_embeddings(audio, model))
 
