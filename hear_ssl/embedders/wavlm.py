@@ -87,7 +87,7 @@ class WavLMEmbedder(nn.Module):
         """(B, N) prepared audio -> (B, T, D') float32 frames of the chosen output."""
         dtype = PRECISIONS[self.precision]
         autocast = torch.autocast(audio.device.type, dtype=dtype) if dtype is not None else nullcontext()
-        with torch.inference_mode(), autocast:
+        with torch.no_grad(), autocast:
             if self.layer is None:
                 frames = self.encoder.extract_features(audio, group_norm_stats=group_norm_stats)[0]
             else:
@@ -118,7 +118,7 @@ class WavLMEmbedder(nn.Module):
             return
         stats = None
         if self.encoder.feature_extractor.group_norm_first:
-            with torch.inference_mode():
+            with torch.no_grad():
                 stats = self.encoder.feature_extractor.group_norm_statistics(audio)
         for start, first, count in self.windows(num_frames):
             begin = start * self.hop_samples

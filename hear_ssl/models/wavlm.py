@@ -228,6 +228,8 @@ class RelativePositionAttention(nn.Module):
             return t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
 
         q, k, v = split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+        if mask is not None:
+            mask = mask.to(q.dtype)  # under autocast q is bf16 while x (after a LayerNorm) may be fp32
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # softmax(q k^T / sqrt(d) + mask) v
         return self.out_proj(out.transpose(1, 2).reshape(batch, length, dim)), position_bias
 
