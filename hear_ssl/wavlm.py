@@ -61,10 +61,6 @@ def _local_checkpoint(reference: str, entry: registry.Weights | None) -> Path:
     if reference.startswith(HUB_PREFIX):
         repo_id, _, revision = parse_hub_reference(reference)
         hub_download(repo_id, "config.json", revision)  # lands beside the weights in the snapshot
-        try:
-            hub_download(repo_id, "preprocessor_config.json", revision)
-        except CheckpointError:  # optional: the normalisation flag then follows the conv stack
-            pass
     return path
 
 

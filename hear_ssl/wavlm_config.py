@@ -185,8 +185,8 @@ class WavLMConfig:
 def config_from_hf(hf_config: dict, normalize: bool | None = None) -> WavLMConfig:
     """A transformers `WavLMConfig` (config.json dict) -> the official config fields that shape the model.
 
-    `normalize` is the feature extractor's `do_normalize` (preprocessor_config.json). When unknown it follows
-    the conv stack: the layer-norm stack is the one trained on normalised input (official WavLMConfig note).
+    `normalize` (the waveform layer norm) is not in config.json. By default it follows the conv stack, as in
+    the official cfgs: the layer-norm stack (WavLM-Large) is the one trained on normalised input.
     """
     try:
         dims, kernels, strides = hf_config["conv_dim"], hf_config["conv_kernel"], hf_config["conv_stride"]

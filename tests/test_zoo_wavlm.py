@@ -383,7 +383,6 @@ def write_hf_snapshot(fixture, folder: Path, state_transform=None, weights_name=
         state = state_transform(state)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(hf_config_from(config)))
-    (folder / "preprocessor_config.json").write_text(json.dumps({"do_normalize": config.normalize}))
     if weights_name.endswith(".safetensors"):
         from safetensors.torch import save_file
 

@@ -465,7 +465,7 @@ def read_checkpoint(path) -> tuple[WavLMConfig, dict[str, torch.Tensor], str]:
     ----------
     path : an official `{'cfg', 'model'}` file (WavLM-Base.pt, WavLM-Base+.pt, WavLM-Large.pt); or a Hugging
         Face `microsoft/wavlm-*` snapshot: its folder, or its `model.safetensors` / `pytorch_model.bin` with
-        `config.json` (and optionally `preprocessor_config.json`) beside it.
+        `config.json` beside it.
 
     Returns
     -------
@@ -529,12 +529,10 @@ def read_checkpoint(path) -> tuple[WavLMConfig, dict[str, torch.Tensor], str]:
             f"{path} is in the Hugging Face layout but has no config.json beside it; download the repo's "
             "config.json (e.g. from microsoft/wavlm-base) into the same folder"
         )
-    normalize = None
-    preprocessor = path.with_name("preprocessor_config.json")
-    if preprocessor.is_file():
-        normalize = json.loads(preprocessor.read_text()).get("do_normalize")
     try:
-        config = config_from_hf(json.loads(config_file.read_text()), normalize=normalize)
+        # Normalisation follows the network, as in the official cfgs (not preprocessor_config.json), so both
+        # layouts of a release embed identically.
+        config = config_from_hf(json.loads(config_file.read_text()))
         state = hf_to_official_state_dict(payload, config)
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} is not a WavLM checkpoint in the Hugging Face layout: {err}") from err
