@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """Pretraining throughput: samples/s and peak memory per objective and encoder, plus augmentation cost.
 
-Each (objective, encoder) pair runs in its own subprocess (so peak memory is its own): a full training
-step as `hear_ssl.pretrain.train` does it (batch augmentation, both views through the encoder, EMA target
-for BYOL, handcrafted features for the hybrid, backward, AdamW step), on synthetic log-mel batches so the
-number measures compute, not disk. Peak memory is CUDA's max allocated on a GPU, the process's peak RSS on
-the CPU.
+Each (objective, encoder) pair runs in its own subprocess (so peak memory is its own): the training loop's
+own `train_step` (the objective's views and targets, forward, backward, AdamW step, EMA or other updates),
+on synthetic log-mel batches held in memory so the number measures compute, not disk. Peak memory is
+CUDA's max allocated on a GPU, the process's peak RSS on the CPU.
 
 The augmentation comparison runs BYOL-A's recipe on the same batch two ways: `BYOLAugment` on the
 training device in one batched call, and `per_sample_augment`, one clip at a time on the CPU as the
@@ -27,13 +26,14 @@ from pathlib import Path
 
 import torch
 
+from hear_ssl.pretrain.objectives import OBJECTIVES
+
 ENCODERS = {
     "audiontt2020-d2048": {"arch": "audiontt2020", "d": 2048},
     "audiontt2022-d2048": {"arch": "audiontt2022", "d": 2048},
     "audiontt2022-d3072": {"arch": "audiontt2022", "d": 3072},
     "cvt": {"arch": "cvt"},
 }
-OBJECTIVES = ("byol", "barlow_twins", "vicreg", "hybrid")
 
 
 def sync(device: str) -> None:
@@ -47,38 +47,47 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+class RandomCrops:
+    """Stands in for `LogMelCrops` with random log-mels in memory, so the step measures compute, not disk."""
+
+    def __init__(self, count: int, n_mels: int = 64, frames: int = 96, seed: int = 0):
+        generator = torch.Generator().manual_seed(seed)
+        self.data = torch.randn(count, n_mels, frames, generator=generator) * 5 - 2
+        self.n_mels, self.segments, self.epoch, self.position = n_mels, list(range(count)), 0, 0
+
+    def crop(self, index: int):
+        return self.data[index].numpy()
+
+    def next_batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = (self.position + torch.arange(batch_size)) % len(self.segments)
+        self.position = int(ids[-1]) + 1
+        return self.data[ids][:, None], ids
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position, "num_segments": len(self.segments)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = state["epoch"], state["position"]
+
+
 def measure_step(objective: str, encoder: str, batch: int, steps: int, device: str, dtype: str, expander: int) -> dict:
     from hear_ssl.config import EncoderConfig
     from hear_ssl.pretrain.config import PretrainConfig
-    from hear_ssl.pretrain.learner import Learner
-    from hear_ssl.pretrain.train import autocast_dtype, forward_loss
-    from hear_ssl.ssl.augment import BYOLAugment, normalize_batch
-    from hear_ssl.ssl.ema import ema_update, make_target
-    from hear_ssl.ssl.handcrafted import logmel_features, num_torch_features
+    from hear_ssl.pretrain.objectives.base import ObjectiveData
+    from hear_ssl.pretrain.state import TrainState, train_step
 
     config = PretrainConfig(
         objective=objective, encoder=EncoderConfig(**ENCODERS[encoder]), batch_size=batch, dtype=dtype,
-        expander_dims=(expander,) * 3, features="torch",
+        expander_dims=(expander,) * 3, features="torch", mixup_memory=min(2048, 4 * batch), device=device,
     )  # fmt: skip
-    learner = Learner(config, num_torch_features(64) if objective == "hybrid" else 0).to(device)
-    target = make_target(learner.network) if config.uses_target_network else None
-    optimizer = torch.optim.AdamW(learner.parameters(), lr=3e-4)
-    augment = BYOLAugment(memory_size=min(2048, 4 * batch))
-    amp = autocast_dtype(config, device)
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    raw = torch.randn(batch, 1, 64, 96, device=device) * 5 - 2
+    crops = RandomCrops(max(4 * batch, 256), frames=config.crop_frames)
+    torch.manual_seed(0)
+    state = TrainState.create(config, ObjectiveData(crops, device=device, norm_mean=-2.0, norm_std=5.0))
+    state.objective.prepare(ObjectiveData(crops, device=device))
+    state.objective.train()
 
     def step():
-        view1, view2 = augment(raw)
-        view1, view2 = normalize_batch(view1), normalize_batch(view2)
-        targets = learner.standardiser(logmel_features(raw)) if objective == "hybrid" else None
-        with torch.autocast(kind, dtype=amp, enabled=amp is not None):
-            loss, _ = forward_loss(config, learner, target, view1, view2, targets)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if target is not None:
-            ema_update(target, learner.network, 0.99)
+        train_step(state, lambda: crops.next_batch(batch))
 
     step()  # warm-up: allocator, kernels, mixup memory
     sync(device)
@@ -93,7 +102,7 @@ def measure_step(objective: str, encoder: str, batch: int, steps: int, device: s
         "samples_per_s": round(batch * steps / elapsed, 1),
         "step_s": round(elapsed / steps, 3),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
-        "encoder_params": sum(p.numel() for p in learner.encoder.parameters()),
+        "encoder_params": sum(p.numel() for p in state.objective.encoder.parameters()),
     }
 
 

@@ -9,6 +9,8 @@ interruption resumes from `<out-dir>/ckpt.pt`; `--max-steps` may be raised to tr
 encoder is exported to `<out-dir>/<name>.safetensors` with a model card (see `hear-ssl export`).
 
 Settings come from the `PretrainConfig` defaults, then `--config FILE.json` (a saved config), then flags.
+The flags are generated from `PretrainConfig`'s fields (help and choices in their metadata) and from each
+objective's `Options` dataclass (`--<objective>-<setting>`, e.g. `--dino-student-temp`).
 """
 
 from __future__ import annotations
@@ -16,45 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from dataclasses import fields
 from pathlib import Path
 
-# Flags mapped straight onto PretrainConfig fields: name -> (type, help).
-SCALAR_FLAGS = {
-    "objective": (str, "byol, barlow_twins, vicreg or hybrid"),
-    "data": (str, "audio folder (recursive) or a text file listing audio paths"),
-    "cache_dir": (str, "log-mel shard cache folder (default <out-dir>/logmel-cache)"),
-    "out_dir": (str, "run folder: checkpoint, log.csv, exported weights"),
-    "crop_frames": (int, "frames per training crop (96 = 0.95 s)"),
-    "max_segments_per_file": (int, "cap on segments per file so long tracks cannot dominate"),
-    "batch_size": (int, "crops per process and micro-step"),
-    "grad_accum": (int, "micro-steps per optimiser step"),
-    "max_steps": (int, "optimiser steps in total (raise it to continue a finished run)"),
-    "lr": (float, "peak learning rate (AdamW)"),
-    "weight_decay": (float, "AdamW weight decay"),
-    "warmup_steps": (int, "linear learning-rate warm-up steps"),
-    "min_lr_ratio": (float, "final lr / peak lr of a cosine decay (1 = constant)"),
-    "grad_clip": (float, "clip the gradient norm to this (0 = off)"),
-    "proj_hidden": (int, "BYOL projector / predictor hidden width"),
-    "proj_dim": (int, "BYOL projection size"),
-    "ema_decay": (float, "BYOL target EMA decay (base value for the cosine schedule)"),
-    "ema_schedule": (str, "constant or cosine"),
-    "bt_lambda": (float, "Barlow Twins off-diagonal weight"),
-    "hybrid_base": (str, "SSL objective inside the hybrid objective"),
-    "features": (str, "hybrid regression targets: torch, compare_2016 or egemaps_v02 (openSMILE)"),
-    "feature_weight": (float, "weight of the feature regression loss"),
-    "feature_hidden": (int, "hidden width of the feature regression head"),
-    "feature_max_segments": (int, "openSMILE features are computed for at most this many segments"),
-    "mixup_ratio": (float, "mixup weight upper bound (0 = no mixup)"),
-    "mixup_memory": (int, "past samples kept for mixup"),
-    "fader_gain": (float, "random linear fader range (0 = off)"),
-    "seed": (int, "random seed"),
-    "dtype": (str, "auto (bf16 autocast on CUDA, fp32 on CPU), float32, bfloat16 or float16"),
-    "device": (str, "auto, cpu, cuda or cuda:N"),
-    "checkpoint_every": (int, "steps between checkpoints"),
-    "log_every": (int, "steps between log.csv rows"),
-}
-TUPLE_FLAGS = {"expander_dims": int, "vicreg_weights": float, "crop_freq_scale": float, "crop_time_scale": float}
 ENCODER_FLAGS = {
     "arch": (str, "audiontt2020, audiontt2022 or cvt"),
     "d": (int, "embedding size of the AudioNTT encoders"),
@@ -67,12 +34,49 @@ ENCODER_FLAGS = {
 FRONTEND_FLAGS = {"win_length": (int, "STFT window length (1024 = BYOL-A, 400 = BYOL-S)"), "n_mels": (int, "mel bands")}
 
 
+def _flag_type(hint) -> tuple[type, bool]:
+    """(element type, takes several values) of a dataclass field's type hint: int, float | None, tuple[int, ...]."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is tuple:
+        return args[0], True
+    if args:  # X | None
+        return _flag_type(args[0])
+    return hint, False
+
+
+def config_flags(config_class) -> list[tuple[str, type, bool, dict]]:
+    """(field name, element type, several values, metadata) of every command-line field of a dataclass."""
+    hints = typing.get_type_hints(config_class)
+    out = []
+    for f in fields(config_class):
+        if not f.metadata.get("cli", True):
+            continue
+        kind, several = _flag_type(hints[f.name])
+        out.append((f.name, kind, several, dict(f.metadata)))
+    return out
+
+
+def _add(parser, flag: str, dest: str, kind: type, several: bool, metadata: dict, default) -> None:
+    help_text = metadata.get("help", "")
+    if metadata.get("choices"):
+        # Listed, not enforced by argparse: PretrainConfig names every bad value at once, with exit status 2.
+        help_text += f"; one of {', '.join(metadata['choices'])}"
+    if default not in (None, "", ()):
+        help_text += f" (default {default if not several else ' '.join(map(str, default))})"
+    if kind is bool:
+        parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, help=help_text)
+        return
+    parser.add_argument(flag, dest=dest, type=kind, nargs="+" if several else None, help=help_text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..pretrain.config import PretrainConfig
+    from ..pretrain.objectives import OBJECTIVES, objective_class
+
     parser.add_argument("--config", type=Path, help="JSON file with PretrainConfig fields (flags override it)")
-    for name, (kind, help_text) in SCALAR_FLAGS.items():
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=help_text)
-    for name, kind in TUPLE_FLAGS.items():
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, nargs="+")
+    defaults = PretrainConfig()
+    for name, kind, several, metadata in config_flags(PretrainConfig):
+        _add(parser, "--" + name.replace("_", "-"), name, kind, several, metadata, getattr(defaults, name))
     group = parser.add_argument_group("encoder and front-end")
     for name, (kind, help_text) in {**ENCODER_FLAGS, **FRONTEND_FLAGS}.items():
         flags = ["--" + name.replace("_", "-")]
@@ -80,6 +84,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             # torchrun's own parser mistakes a bare --d for an abbreviation of its options.
             flags.append("--encoder-d")
         group.add_argument(*flags, dest=name, type=kind, help=help_text)
+    for objective in OBJECTIVES:
+        options = objective_class(objective).Options
+        flags = config_flags(options)
+        if not flags:
+            continue
+        group = parser.add_argument_group(f"--objective {objective}")
+        option_defaults = options()
+        for name, kind, several, metadata in flags:
+            flag = f"--{objective}-{name}".replace("_", "-")
+            _add(group, flag, f"{objective}.{name}", kind, several, metadata, getattr(option_defaults, name))
     parser.add_argument("--prepare-only", action="store_true", help="build the log-mel cache and stop")
     parser.add_argument("--no-export", action="store_true", help="do not export the encoder at the end")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -90,9 +104,20 @@ def build_config(args: argparse.Namespace):
     from ..pretrain.config import PretrainConfig
 
     values = json.loads(args.config.read_text()) if args.config else {}
-    for name in list(SCALAR_FLAGS) + list(TUPLE_FLAGS):
+    for name, *_ in config_flags(PretrainConfig):
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
+    objective = values.get("objective", PretrainConfig().objective)
+    options = dict(values.get("options", {}))
+    for dest, value in vars(args).items():
+        if "." not in dest or value is None:
+            continue
+        owner, name = dest.split(".", 1)
+        if owner != objective:
+            flag = f"--{owner}-{name}".replace("_", "-")
+            raise ValueError(f"{flag} is a setting of --objective {owner}, but this run trains {objective}")
+        options[name] = value
+    values["options"] = options
     encoder = dict(values.get("encoder", {}))
     frontend = dict(values.get("frontend", {}))
     for name in ENCODER_FLAGS:

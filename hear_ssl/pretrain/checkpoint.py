@@ -1,16 +1,15 @@
-"""Atomic checkpoints and the CSV training log, both safe to cut at any instant.
+"""Checkpoint files and the CSV training log, both safe to cut at any instant.
 
-A checkpoint is written to `ckpt.pt.tmp` and renamed over `ckpt.pt`, so a kill leaves either the old or the
-new file, never half of one; `ckpt.json` (step, time) is written the same way afterwards for tools that
-only want to know how far the run got. Checkpoints hold tensors, numbers and strings only and are read
-with `weights_only=True`.
+`ckpt.pt` is written atomically (`hear_ssl.io`), so a kill leaves either the old or the new file, never half
+of one; `ckpt.json` (step, time) is written the same way afterwards for tools that only want to know how far
+the run got. What a checkpoint holds is `TrainState.state_dict()` (`hear_ssl.pretrain.state`): tensors,
+numbers and strings only, read with `weights_only=True`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import time
 from pathlib import Path
@@ -18,23 +17,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io import atomic_open, atomic_torch_save, atomic_write_text
+
 CHECKPOINT = "ckpt.pt"
 LOG = "log.csv"
+# Columns of every log.csv; an objective's own `log_terms` follow them.
 LOG_FIELDS = [
     "step", "epoch", "loss", "ssl_loss", "feature_loss", "lr", "ema_decay", "samples_per_s", "elapsed_s",
 ]  # fmt: skip
 
-
-def save_atomic(payload: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+# The name callers used before `hear_ssl.io` held the one atomic writer.
+save_atomic = atomic_torch_save
 
 
 def write_progress(out_dir: Path, step: int) -> None:
-    tmp = out_dir / "ckpt.json.tmp"
-    tmp.write_text(json.dumps({"step": step, "time": time.time()}) + "\n")
-    os.replace(tmp, out_dir / "ckpt.json")
+    atomic_write_text(out_dir / "ckpt.json", json.dumps({"step": step, "time": time.time()}) + "\n")
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -77,24 +74,23 @@ class CsvLog:
     Those rows were logged by the killed process after its last checkpoint and will be logged again.
     """
 
-    def __init__(self, path: Path, resume_step: int | None):
+    def __init__(self, path: Path, resume_step: int | None, fields: list[str] | None = None):
         self.path = path
+        self.fields = list(fields or LOG_FIELDS)
         if resume_step is not None and path.exists():
             with open(path, newline="") as handle:
                 rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= resume_step]
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+            with atomic_open(path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=self.fields)
                 writer.writeheader()
                 writer.writerows(rows)
-            os.replace(tmp, path)
         elif resume_step is None:
-            with open(path, "w", newline="") as handle:
-                csv.DictWriter(handle, fieldnames=LOG_FIELDS).writeheader()
+            with atomic_open(path, "w", newline="") as handle:
+                csv.DictWriter(handle, fieldnames=self.fields).writeheader()
 
     def write(self, row: dict) -> None:
         with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=LOG_FIELDS).writerow(row)
+            csv.DictWriter(handle, fieldnames=self.fields).writerow(row)
             handle.flush()
 
 

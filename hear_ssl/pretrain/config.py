@@ -1,14 +1,28 @@
-"""`PretrainConfig`: every setting of a pretraining run, saved in each checkpoint and model card."""
+"""`PretrainConfig`: every setting of a pretraining run, saved in each checkpoint and model card.
+
+Each field carries its command-line help (and choices) in its metadata: `hear-ssl pretrain` generates its
+flags from these fields, so a new setting is declared once, here. Settings of the objectives added after the
+first four live in their own file (`objectives/<name>.py`, an `Options` dataclass) and reach this config as
+`options`, a plain dict checked against that dataclass.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from ..config import EncoderConfig, FrontEndConfig
+from .objectives import OBJECTIVES, objective_class
 
-OBJECTIVES = ("byol", "barlow_twins", "vicreg", "hybrid")
-HYBRID_BASES = ("byol", "barlow_twins", "vicreg")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+EMA_SCHEDULES = ("constant", "cosine")
+
+
+def setting(default=MISSING, help: str = "", choices=None, cli: bool = True, default_factory=MISSING):
+    """A config field documented for `--help`; `cli=False` keeps it off the command line."""
+    metadata = {"help": help, "choices": choices, "cli": cli}
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -21,54 +35,57 @@ class PretrainConfig:
     `hybrid_base` SSL loss, weighted by `feature_weight`.
     """
 
-    objective: str = "byol"
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    objective: str = setting("byol", "self-supervised objective", choices=OBJECTIVES)
+    encoder: EncoderConfig = setting(default_factory=EncoderConfig, cli=False)
+    frontend: FrontEndConfig = setting(default_factory=FrontEndConfig, cli=False)
     # data
-    data: str = ""
-    cache_dir: str = ""
-    out_dir: str = "runs/pretrain"
-    crop_frames: int = 96
-    max_segments_per_file: int | None = None
+    data: str = setting("", "audio folder (recursive) or a text file listing audio paths")
+    cache_dir: str = setting("", "log-mel shard cache folder (default <out-dir>/logmel-cache)")
+    out_dir: str = setting("runs/pretrain", "run folder: checkpoint, log.csv, exported weights")
+    crop_frames: int = setting(96, "frames per training crop (96 = 0.95 s)")
+    max_segments_per_file: int | None = setting(None, "cap on segments per file so long tracks cannot dominate")
     # optimisation
-    batch_size: int = 256
-    grad_accum: int = 1
-    max_steps: int = 1000
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    min_lr_ratio: float = 1.0  # 1.0 = constant lr after warm-up (BYOL-A); < 1 = cosine decay to lr * ratio
-    grad_clip: float = 0.0
+    batch_size: int = setting(256, "crops per process and micro-step")
+    grad_accum: int = setting(1, "micro-steps per optimiser step")
+    max_steps: int = setting(1000, "optimiser steps in total (raise it to continue a finished run)")
+    lr: float = setting(3e-4, "peak learning rate (AdamW)")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    warmup_steps: int = setting(0, "linear learning-rate warm-up steps")
+    # 1.0 = constant lr after warm-up (BYOL-A); < 1 = cosine decay to lr * ratio
+    min_lr_ratio: float = setting(1.0, "final lr / peak lr of a cosine decay (1 = constant)")
+    grad_clip: float = setting(0.0, "clip the gradient norm to this (0 = off)")
     # BYOL
-    proj_hidden: int = 4096
-    proj_dim: int = 256
-    ema_decay: float = 0.99
-    ema_schedule: str = "constant"  # or "cosine" (BYOL's rise of the decay to 1)
+    proj_hidden: int = setting(4096, "BYOL projector / predictor hidden width")
+    proj_dim: int = setting(256, "BYOL projection size")
+    ema_decay: float = setting(0.99, "BYOL target EMA decay (base value for the cosine schedule)")
+    ema_schedule: str = setting("constant", "EMA decay schedule (cosine = BYOL's rise to 1)", choices=EMA_SCHEDULES)
     # Barlow Twins / VICReg
-    expander_dims: tuple = (4096, 4096, 4096)
-    bt_lambda: float = 5.1e-3
-    vicreg_weights: tuple = (25.0, 25.0, 1.0)
+    expander_dims: tuple[int, ...] = setting((4096, 4096, 4096), "Barlow Twins / VICReg expander widths")
+    bt_lambda: float = setting(5.1e-3, "Barlow Twins off-diagonal weight")
+    vicreg_weights: tuple[float, ...] = setting((25.0, 25.0, 1.0), "VICReg invariance, variance, covariance weights")
     # hybrid
-    hybrid_base: str = "byol"
-    features: str = "torch"  # "torch", "compare_2016" or "egemaps_v02" (openSMILE)
-    feature_weight: float = 1.0
-    feature_hidden: int = 1024
-    feature_max_segments: int = 20000
+    hybrid_base: str = setting("byol", "SSL objective inside the hybrid objective (a two-view objective)")
+    features: str = setting("torch", "hybrid regression targets: torch, compare_2016 or egemaps_v02 (openSMILE)")
+    feature_weight: float = setting(1.0, "weight of the feature regression loss")
+    feature_hidden: int = setting(1024, "hidden width of the feature regression head")
+    feature_max_segments: int = setting(20000, "openSMILE features are computed for at most this many segments")
     # augmentation (BYOL-A)
-    mixup_ratio: float = 0.4
-    mixup_memory: int = 2048
-    fader_gain: float = 1.0
+    mixup_ratio: float = setting(0.4, "mixup weight upper bound (0 = no mixup)")
+    mixup_memory: int = setting(2048, "past samples kept for mixup")
+    fader_gain: float = setting(1.0, "random linear fader range (0 = off)")
     # Random resize crop: box size / crop size ranges. (1.0, 1.0) on the frequency axis keeps pitch
     # (no stretching along mel bands), which BYOL-A's default (0.6, 1.5) teaches the encoder to ignore.
-    crop_freq_scale: tuple = (0.6, 1.5)
-    crop_time_scale: tuple = (0.6, 1.5)
+    crop_freq_scale: tuple[float, ...] = setting((0.6, 1.5), "random resize crop: box height / crop height range")
+    crop_time_scale: tuple[float, ...] = setting((0.6, 1.5), "random resize crop: box width / crop width range")
     # run
-    seed: int = 42
-    dtype: str = "auto"  # auto = bfloat16 autocast on CUDA, float32 on CPU
-    device: str = "auto"
-    checkpoint_every: int = 200
-    log_every: int = 10
-    progress: bool = True
+    seed: int = setting(42, "random seed")
+    dtype: str = setting("auto", "auto = bf16 autocast on CUDA, fp32 on CPU", choices=DTYPES)
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N")
+    checkpoint_every: int = setting(200, "steps between checkpoints")
+    log_every: int = setting(10, "steps between log.csv rows")
+    progress: bool = setting(True, cli=False)
+    # settings of the chosen objective's `Options` dataclass (flags --<objective>-<setting>)
+    options: dict = setting(default_factory=dict, cli=False)
 
     def __post_init__(self):
         for name in ("expander_dims", "vicreg_weights", "crop_freq_scale", "crop_time_scale"):
@@ -80,12 +97,19 @@ class PretrainConfig:
         problems = []
         if self.objective not in OBJECTIVES:
             problems.append(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if self.hybrid_base not in HYBRID_BASES:
-            problems.append(f"hybrid_base must be one of {HYBRID_BASES}, got {self.hybrid_base!r}")
-        if self.dtype not in DTYPES:
-            problems.append(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if self.ema_schedule not in ("constant", "cosine"):
-            problems.append(f"ema_schedule must be 'constant' or 'cosine', got {self.ema_schedule!r}")
+        else:
+            try:
+                # Stored with every default filled in, so a later change of a default cannot alter a resumed run.
+                resolved = asdict(objective_class(self.objective).Options(**self.options))
+                object.__setattr__(self, "options", resolved)
+            except (TypeError, ValueError) as err:
+                problems.append(f"options of objective {self.objective!r}: {err}")
+        if self.hybrid_base not in hybrid_bases():
+            problems.append(f"hybrid_base must be one of {hybrid_bases()}, got {self.hybrid_base!r}")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices and f.name != "objective":
+                problems.append(f"{f.name} must be one of {choices}, got {getattr(self, f.name)!r}")
         if self.batch_size < 2:
             problems.append("batch_size must be at least 2 (the losses use batch statistics)")
         if self.max_steps < 1 or self.grad_accum < 1 or self.checkpoint_every < 1 or self.log_every < 1:
@@ -100,12 +124,9 @@ class PretrainConfig:
             raise ValueError("invalid pretraining config: " + "; ".join(problems))
 
     @property
-    def uses_target_network(self) -> bool:
-        return self.objective == "byol" or (self.objective == "hybrid" and self.hybrid_base == "byol")
-
-    @property
-    def base_objective(self) -> str:
-        return self.hybrid_base if self.objective == "hybrid" else self.objective
+    def objective_options(self):
+        """The chosen objective's own settings, as its typed `Options` dataclass."""
+        return objective_class(self.objective).Options(**self.options)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,3 +138,10 @@ class PretrainConfig:
         if unknown:
             raise ValueError(f"unknown PretrainConfig fields {sorted(unknown)}")
         return cls(**values)
+
+
+def hybrid_bases() -> tuple[str, ...]:
+    """Objectives the hybrid objective can add its feature regression to: those on two augmented views."""
+    from .objectives.base import TwoViewObjective
+
+    return tuple(name for name in OBJECTIVES if issubclass(objective_class(name), TwoViewObjective))

@@ -1,0 +1,109 @@
+"""The objectives as classes: every registered objective trains through the one `train_step`, every
+parameter it owns learns, its checkpoint round-trips through `TrainState`, and its flags come from the configs."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import fields
+
+import pytest
+import torch
+
+from hear_ssl import cli
+from hear_ssl.commands.pretrain import config_flags
+from hear_ssl.config import EncoderConfig
+from hear_ssl.pretrain.config import PretrainConfig
+from hear_ssl.pretrain.objectives import OBJECTIVES, objective_class
+from hear_ssl.pretrain.objectives.base import Batch, ObjectiveData
+from hear_ssl.pretrain.state import TrainState, train_step
+
+from .benchmark_scripts import load_benchmark
+
+# Tiny heads for every objective; each objective reads only its own settings.
+TINY = dict(
+    encoder=EncoderConfig(arch="audiontt2020", d=16), proj_hidden=16, proj_dim=8, expander_dims=(16, 16),
+    feature_hidden=8, batch_size=4, crop_frames=32, mixup_memory=8, max_steps=4, progress=False, seed=1,
+)  # fmt: skip
+TINY_OPTIONS: dict[str, dict] = {}
+
+
+def tiny_config(objective: str, **overrides) -> PretrainConfig:
+    return PretrainConfig(objective=objective, options=TINY_OPTIONS.get(objective, {}), **{**TINY, **overrides})
+
+
+def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:
+    crops = load_benchmark("pretrain_speed").RandomCrops(24, frames=config.crop_frames)
+    torch.manual_seed(0)
+    data = ObjectiveData(crops, norm_mean=-2.0, norm_std=5.0)
+    state = TrainState.create(config, data)
+    state.objective.prepare(data)
+    state.objective.train()
+    return state, crops
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_every_parameter_of_the_objective_gets_a_gradient(objective):
+    state, crops = tiny_state(tiny_config(objective))
+    raw, ids = crops.next_batch(4)
+    inputs = state.objective.inputs(Batch(raw, (raw + 2) / 5, ids), state.augment)
+    loss, terms = state.objective(inputs)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    assert set(terms) <= {"ssl_loss", "feature_loss", *objective_class(objective).log_terms}
+    loss.backward()
+    missing = [n for n, p in state.objective.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"{objective}: no gradient reaches {missing}"
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_train_state_round_trip_continues_exactly(objective):
+    config = tiny_config(objective)
+    state, crops = tiny_state(config)
+    for _ in range(2):
+        train_step(state, lambda: crops.next_batch(4))
+    saved = copy.deepcopy(state.state_dict())  # its tensors are the live weights until written out
+    expected = [train_step(state, lambda: crops.next_batch(4))[0].item() for _ in range(2)]
+
+    restored, other_crops = tiny_state(config)
+    restored.load_state_dict(saved)
+    got = [train_step(restored, lambda: other_crops.next_batch(4))[0].item() for _ in range(2)]
+    assert got == expected
+    assert restored.step == 4
+    for key, value in state.objective.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, restored.objective.state_dict()[key]), key
+
+
+def test_checkpoint_from_other_settings_is_refused():
+    state, _ = tiny_state(tiny_config("vicreg"))
+    saved = state.state_dict()
+    other, _ = tiny_state(tiny_config("vicreg", lr=1e-2))
+    with pytest.raises(ValueError, match=r"different settings \(lr\)"):
+        other.load_state_dict(saved)
+
+
+def test_every_config_field_has_a_generated_flag_with_help():
+    parser = cli.build_parser(["pretrain"])
+    text = parser._subparsers._group_actions[0].choices["pretrain"].format_help()
+    for name, _, _, metadata in config_flags(PretrainConfig):
+        assert "--" + name.replace("_", "-") in text, name
+        assert metadata["help"], f"{name} has no help text"
+    hidden = {f.name for f in fields(PretrainConfig)} - {name for name, *_ in config_flags(PretrainConfig)}
+    assert hidden == {"encoder", "frontend", "progress", "options"}
+    for objective in OBJECTIVES:
+        for name, *_ in config_flags(objective_class(objective).Options):
+            assert f"--{objective}-{name}".replace("_", "-") in text
+
+
+def test_flags_of_tuple_and_optional_fields_parse_to_the_config(tmp_path):
+    from hear_ssl.commands.pretrain import build_config
+
+    argv = ["pretrain", "--objective", "vicreg", "--expander-dims", "8", "8", "--max-segments-per-file", "3",
+            "--vicreg-weights", "1", "2", "3", "--out-dir", str(tmp_path)]  # fmt: skip
+    config = build_config(cli.build_parser(argv).parse_args(argv))
+    assert config.expander_dims == (8, 8) and config.vicreg_weights == (1.0, 2.0, 3.0)
+    assert config.max_segments_per_file == 3 and config.objective == "vicreg"
+
+
+def test_unknown_objective_options_are_named():
+    with pytest.raises(ValueError, match="options of objective 'byol'"):
+        PretrainConfig(objective="byol", options={"student_temp": 0.1})
