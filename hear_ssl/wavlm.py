@@ -83,6 +83,8 @@ def load_model(model_file_path: str | os.PathLike = "", model_name: str | None =
     """
     if model_name is not None and registry.get_architecture(model_name).family != "wavlm":
         raise ValueError(f"model_name {model_name!r} is not a WavLM model; choose one of {list(MODEL_NAMES)}")
+    if options.pop("serab_compat", False):  # the CLI passes it for every model
+        raise ValueError("serab_compat applies to per-input-normalised log-mel models, not WavLM")
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"unknown WavLM option(s) {unknown}; the options are {list(OPTIONS)}")

@@ -85,6 +85,17 @@ def test_encoder_matches_every_fixture_output(fixture, encoder, clip):
     assert torch.allclose(default, x) is (not fixture["config"]["layer_norm_first"])
 
 
+def test_every_parameter_gets_a_gradient(fixture):
+    """Every official tensor takes part in the forward (mask_emb is training-only: span masking)."""
+    model = WavLM(WavLMConfig.from_cfg(fixture["config"]))
+    model.load_state_dict(fixture["state_dict"])
+    _, results, _ = model.extract_features(fixture["inputs"]["b_1p37s"], output_layer=model.num_layers)
+    (model(fixture["inputs"]["b_1p37s"]).square().mean() + sum(r.square().mean() for r in results)).backward()
+    for name, param in model.named_parameters():
+        if name != "mask_emb":
+            assert param.grad is not None and torch.isfinite(param.grad).all() and param.grad.abs().max() > 0, name
+
+
 def test_encoder_matches_padded_pair(fixture, encoder):
     inputs = fixture["inputs"]
     source = torch.cat([inputs["a_3s"], F.pad(inputs["b_1p37s"], (0, 48000 - 21920))])
@@ -485,6 +496,35 @@ def test_hub_reference_fetches_weights_and_config(fixture, model, tmp_path, monk
         wavlm.load_model("hf://microsoft/wavlm-base/pytorch_model.bin@abc123", model_name="wavlm-base.hf")
     audio = fixture["inputs"]["b_1p37s"]
     torch.testing.assert_close(wavlm.get_scene_embeddings(audio, hub_model), wavlm.get_scene_embeddings(audio, model))
+
+
+# ------------------------------------------------------------------------------------- command line
+
+
+def test_cli_embeds_files_like_the_python_api(fixture, official_file, model, tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile
+
+    from hear_ssl.cli import main as cli
+
+    clip = fixture["inputs"]["b_1p37s"][0].numpy()
+    soundfile.write(tmp_path / "clip.wav", clip, 16000, subtype="FLOAT")
+    soundfile.write(tmp_path / "tone8k.wav", clip[:8000], 8000, subtype="FLOAT")
+    out = tmp_path / "o.npz"
+    argv = ["embed", str(tmp_path / "clip.wav"), "--model", "wavlm-base", "--weights", str(official_file)]
+    # The fixture is a small network, not WavLM Base: the CLI reports that in one line.
+    assert cli([*argv, "--out", str(out), "--quiet"]) == 2
+    # With the release check out of the way, the CLI plumbing gives the Python API's embeddings.
+    monkeypatch.setattr(wavlm, "_same_network", lambda a, b: True)
+    assert cli([*argv, "--out", str(out), "--quiet", "--timestamps"]) == 0
+    frames, times = wavlm.get_timestamp_embeddings(fixture["inputs"]["b_1p37s"], model)
+    with np.load(out) as saved:
+        np.testing.assert_allclose(saved["timestamp_embeddings/clip.wav"], frames[0].numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(saved["timestamps/clip.wav"], times[0].numpy())
+    wrong_rate = ["embed", str(tmp_path / "tone8k.wav"), "--model", "wavlm-base", "--weights", str(official_file)]
+    assert cli([*wrong_rate, "--sample-rate", "16000", "--out", str(out), "--quiet"]) == 2
+    with pytest.raises(ValueError, match="serab_compat"):
+        wavlm.load_model(str(official_file), serab_compat=True)
 
 
 # ------------------------------------------------------------------------------------- hearvalidator
