@@ -9,7 +9,7 @@
 The architecture always comes from the checkpoint (`cfg`, or `config.json` beside a Hugging Face file).
 Options (also heareval's `--model-options` JSON): `layer` (None = the default `extract_features` output,
 an int 0..L, or "all"), `precision` ("fp32" or "bf16"), `chunk_seconds` / `context_seconds` (long-clip
-windows); see `hear_ssl.embedders.wavlm`. There are no bundled weights.
+windows), `batch_seconds` (audio per encoder pass); see `hear_ssl.embedders.wavlm`. No weights are bundled.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .weights import HUB_PREFIX, CheckpointError, hub_download, parse_hub_refere
 
 MODEL_NAMES = tuple(registry.available_models("wavlm"))
 DEFAULT_MODEL = "wavlm-base-plus"
-OPTIONS = ("layer", "precision", "chunk_seconds", "context_seconds")
+OPTIONS = ("layer", "precision", "chunk_seconds", "context_seconds", "batch_seconds")
 # The config fields that make two WavLMs the same network (the rest only act in training).
 SHAPE_FIELDS = (
     "extractor_mode", "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads",
@@ -73,7 +73,7 @@ def load_model(model_file_path: str | os.PathLike = "", model_name: str | None =
         weight file with config.json beside it), or `hf://owner/repo/pytorch_model.bin[@revision]`.
     model_name : optional registry name (`wavlm-base`, `wavlm-base-plus`, `wavlm-large`, optionally with a
         `.official` / `.hf` tag). The network always comes from the file; a given name must match it.
-    **options : `layer`, `precision`, `chunk_seconds`, `context_seconds` (see `WavLMEmbedder`).
+    **options : `layer`, `precision`, `chunk_seconds`, `context_seconds`, `batch_seconds` (see `WavLMEmbedder`).
 
     Raises
     ------

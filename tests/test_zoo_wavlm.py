@@ -137,7 +137,7 @@ def test_hear_api_matches_fixture_from_the_waveform(fixture, model, encoder, cli
     assert timestamps[0, 0] == 12.5 and torch.allclose(timestamps[0].diff(), hop)
 
 
-def test_batch_equals_one_at_a_time(model):
+def test_batch_equals_one_at_a_time(model, official_file):
     audio = clips(3)
     audio[1] *= 10  # a loud clip must not change its neighbours (per-clip normalisation)
     frames, _ = wavlm.get_timestamp_embeddings(audio, model)
@@ -147,6 +147,10 @@ def test_batch_equals_one_at_a_time(model):
         torch.testing.assert_close(alone[0], frames[i], rtol=1e-5, atol=1e-5)  # float noise of batched matmuls
         torch.testing.assert_close(wavlm.get_scene_embeddings(audio[i : i + 1], model)[0], scene[i])
     torch.testing.assert_close(wavlm.get_scene_embeddings(audio, model), scene, rtol=0, atol=0)
+    # Encoder passes of one clip each (batch_seconds below a clip) give the same result.
+    grouped = wavlm.load_model(str(official_file), batch_seconds=0.5)
+    torch.testing.assert_close(wavlm.get_timestamp_embeddings(audio, grouped)[0], frames, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(wavlm.get_scene_embeddings(audio, grouped), scene, rtol=1e-5, atol=1e-5)
 
 
 def test_layer_option(fixture, official_file):

@@ -12,6 +12,7 @@
   batch; here a clip's embedding never depends on the others, and a batch of equal-length clips gives the
   one-at-a-time result.
 - Clips shorter than one frame (400 samples) are zero-padded to one frame.
+- A batch goes through the encoder in groups of at most `batch_seconds` (default 128 s) of audio.
 - Long clips go in windows of `chunk_seconds` (default 16 s = 800 frames, the reach of the relative-position
   buckets, `max_distance` = 800 frames in the released models) that overlap by `2 · context_seconds`
   (default 2 s each side): each window keeps only its central frames, so every kept frame sees at least 2 s
@@ -51,6 +52,7 @@ class WavLMEmbedder(nn.Module):
         precision: str = "fp32",
         chunk_seconds: float = 16.0,
         context_seconds: float = 2.0,
+        batch_seconds: float = 128.0,
     ):
         super().__init__()
         self.encoder = encoder.eval()
@@ -68,6 +70,9 @@ class WavLMEmbedder(nn.Module):
             raise ValueError(
                 f"chunk_seconds ({chunk_seconds}) must exceed twice context_seconds ({context_seconds}) by a frame"
             )
+        if not batch_seconds > 0:
+            raise ValueError(f"batch_seconds must be positive, got {batch_seconds}")
+        self.batch_seconds = batch_seconds
         width = config.encoder_embed_dim * ((config.encoder_layers + 1) if layer == "all" else 1)
         self.scene_embedding_size = self.timestamp_embedding_size = width
 
@@ -126,15 +131,26 @@ class WavLMEmbedder(nn.Module):
             frames = self.encode(audio[:, begin:end], stats)
             yield frames[:, first - start : first - start + count]
 
+    def clip_groups(self, audio: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The batch in groups of at most `batch_seconds` of audio per encoder pass (at least one clip);
+        clips never interact, so grouping changes no result, only peak memory."""
+        window_samples = (self.window_frames - 1) * self.hop_samples + self.receptive_field
+        seconds_per_clip = min(audio.shape[-1], window_samples) / self.sample_rate
+        size = max(1, int(self.batch_seconds / seconds_per_clip))
+        yield from audio.split(size)
+
     def timestamp_embeddings(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N) float32 -> embeddings (B, T, D'), centred timestamps in ms (B, T)."""
-        frames = torch.cat(list(self.frame_pieces(audio)), dim=1)
+        frames = torch.cat([torch.cat(list(self.frame_pieces(group)), dim=1) for group in self.clip_groups(audio)])
         centre_ms = 1000.0 * self.receptive_field / 2 / self.sample_rate
         timestamps = centre_ms + self.hop_ms * torch.arange(frames.shape[1], device=frames.device)
         return frames, timestamps.float().repeat(frames.shape[0], 1)
 
     def scene_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, N) float32 -> (B, D'): the mean over all frames, accumulated window by window."""
+        return torch.cat([self._scene(group) for group in self.clip_groups(audio)])
+
+    def _scene(self, audio: torch.Tensor) -> torch.Tensor:
         total, count = None, 0
         for piece in self.frame_pieces(audio):
             piece_sum = piece.double().sum(dim=1)
