@@ -567,13 +567,6 @@ _TEMPO_WEIGHTS = [
     ),
 ]
 
-_ARCHITECTURE_TABLE: list[Architecture] = [
-    *_LOGMEL_ARCHITECTURES,
-    *_BEATS_ARCHITECTURES,
-    *_ATST_ARCHITECTURES,
-    *_TEMPO_ARCHITECTURES,
-]
-
 # DeLoRes-S / -M (LAPE, `hear_ssl/delores.py`) and DECAR (`hear_ssl/decar.py`). Their authors publish no
 # weights (and no licence), so the only tag is "user": a checkpoint the user trained with the official code,
 # in its official layout.
