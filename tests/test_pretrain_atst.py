@@ -156,6 +156,7 @@ def corpus(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # about a minute each on a shared CPU, mostly hearvalidator
 @pytest.mark.parametrize("objective", ["atst_clip", "atst_frame"])
 def test_trained_encoder_loads_like_an_official_checkpoint_and_passes_hearvalidator(objective, corpus, tmp_path):
     pytest.importorskip("hearvalidator", reason="install with `make install-eval`")

@@ -97,7 +97,10 @@ def checkpoint_step(out_dir: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("objective", list(OBJECTIVES))
+# The transformer objectives take about a minute each on a shared CPU: slow (CI and `make test` run them).
+@pytest.mark.parametrize(
+    "objective", [pytest.param(o, marks=pytest.mark.slow) if o.startswith("atst") else o for o in OBJECTIVES]
+)
 def test_kill_resume_matches_uninterrupted_run_and_exports(objective, corpus, tmp_path):
     audio, cache = corpus
     args, module_name = OBJECTIVES[objective]
