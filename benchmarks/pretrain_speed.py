@@ -34,6 +34,19 @@ ENCODERS = {
     "audiontt2022-d3072": {"arch": "audiontt2022", "d": 3072},
     "cvt": {"arch": "cvt"},
 }
+# Encoders of the model zoo, trained only by their own objectives (settings of the objective's options).
+ZOO_ENCODERS = {
+    "atst-small": ({"atst_clip", "atst_frame"}, {"embed_dim": 384, "depth": 12, "num_heads": 6}),
+    "atst-4x192": ({"atst_clip", "atst_frame"}, {"embed_dim": 192, "depth": 4, "num_heads": 3}),
+}
+
+
+def compatible(objective: str, encoder: str) -> bool:
+    """Log-mel encoders go with the objectives of `config.encoder`, zoo encoders with their own objectives."""
+    zoo = {o for objectives, _ in ZOO_ENCODERS.values() for o in objectives}
+    if encoder in ZOO_ENCODERS:
+        return objective in ZOO_ENCODERS[encoder][0]
+    return encoder in ENCODERS and objective not in zoo
 
 
 def sync(device: str) -> None:
@@ -73,14 +86,17 @@ class RandomCrops:
 def measure_step(objective: str, encoder: str, batch: int, steps: int, device: str, dtype: str, expander: int) -> dict:
     from hear_ssl.config import EncoderConfig
     from hear_ssl.pretrain.config import PretrainConfig
+    from hear_ssl.pretrain.objectives import objective_class
     from hear_ssl.pretrain.objectives.base import ObjectiveData
     from hear_ssl.pretrain.state import TrainState, train_step
 
+    zoo = encoder in ZOO_ENCODERS
     config = PretrainConfig(
-        objective=objective, encoder=EncoderConfig(**ENCODERS[encoder]), batch_size=batch, dtype=dtype,
+        objective=objective, encoder=EncoderConfig() if zoo else EncoderConfig(**ENCODERS[encoder]),
+        options=ZOO_ENCODERS[encoder][1] if zoo else {}, batch_size=batch, dtype=dtype,
         expander_dims=(expander,) * 3, features="torch", mixup_memory=min(2048, 4 * batch), device=device,
     )  # fmt: skip
-    crops = RandomCrops(max(4 * batch, 256), frames=config.crop_frames)
+    crops = RandomCrops(max(4 * batch, 256), frames=objective_class(objective).crop_frames(config))
     torch.manual_seed(0)
     state = TrainState.create(config, ObjectiveData(crops, device=device, norm_mean=-2.0, norm_std=5.0))
     state.objective.prepare(ObjectiveData(crops, device=device))
@@ -145,7 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--expander", type=int, default=4096, help="Barlow Twins / VICReg expander width")
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
-    parser.add_argument("--encoders", default=",".join(ENCODERS))
+    parser.add_argument("--encoders", default=",".join([*ENCODERS, *ZOO_ENCODERS]))
     parser.add_argument("--pairs", help="OBJECTIVE:ENCODER,... instead of every objective x encoder")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--one", nargs=2, metavar=("OBJECTIVE", "ENCODER"), help=argparse.SUPPRESS)
@@ -160,10 +176,11 @@ def main(argv=None) -> int:
     if args.pairs:
         pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     else:
-        pairs = [(o, e) for e in args.encoders.split(",") for o in args.objectives.split(",")]
-    unknown = sorted({e for _, e in pairs if e not in ENCODERS} | {o for o, _ in pairs if o not in OBJECTIVES})
+        pairs = [(o, e) for e in args.encoders.split(",") for o in args.objectives.split(",") if compatible(o, e)]
+    known = {**ENCODERS, **ZOO_ENCODERS}
+    unknown = sorted({e for _, e in pairs if e not in known} | {o for o, _ in pairs if o not in OBJECTIVES})
     if unknown:
-        raise SystemExit(f"unknown objective or encoder {unknown}; objectives {OBJECTIVES}, encoders {list(ENCODERS)}")
+        raise SystemExit(f"unknown objective or encoder {unknown}; objectives {OBJECTIVES}, encoders {list(known)}")
     rows = []
     for objective, encoder in pairs:
         cmd = [sys.executable, __file__, "--one", objective, encoder, "--device", device, "--dtype", args.dtype,

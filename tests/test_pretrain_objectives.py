@@ -24,7 +24,10 @@ TINY = dict(
     encoder=EncoderConfig(arch="audiontt2020", d=16), proj_hidden=16, proj_dim=8, expander_dims=(16, 16),
     feature_hidden=8, batch_size=4, crop_frames=32, mixup_memory=8, max_steps=4, progress=False, seed=1,
 )  # fmt: skip
-TINY_OPTIONS: dict[str, dict] = {}
+TINY_OPTIONS: dict[str, dict] = {
+    "atst_clip": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "view_frames": 32},
+    "atst_frame": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "mask_block": 2},
+}
 
 
 def tiny_config(objective: str, **overrides) -> PretrainConfig:
@@ -32,7 +35,8 @@ def tiny_config(objective: str, **overrides) -> PretrainConfig:
 
 
 def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:
-    crops = load_benchmark("pretrain_speed").RandomCrops(24, frames=config.crop_frames)
+    frames = objective_class(config.objective).crop_frames(config)  # ATST's objectives set their own
+    crops = load_benchmark("pretrain_speed").RandomCrops(24, frames=frames)
     torch.manual_seed(0)
     data = ObjectiveData(crops, norm_mean=-2.0, norm_std=5.0)
     state = TrainState.create(config, data)

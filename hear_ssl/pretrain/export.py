@@ -21,6 +21,7 @@ from ..models import build_encoder
 from ..weights import CONFIG_METADATA_KEY
 from .checkpoint import LOG, load_checkpoint, read_log
 from .config import PretrainConfig
+from .objectives import objective_class
 
 TRAINING_METADATA_KEY = "hear_ssl_training"
 DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -145,12 +146,17 @@ def export_checkpoint(
         raise FileNotFoundError(f"checkpoint not found: {checkpoint_path}")
     checkpoint = load_checkpoint(checkpoint_path)
     config = PretrainConfig.from_dict(checkpoint["config"])
+    zoo = objective_class(config.objective).zoo_export(config)
+    if zoo is not None:
+        name = name or zoo.name
     name = name or default_name(config)
     out_path = Path(out_path) if out_path else checkpoint_path.parent / f"{name}.safetensors"
     if out_path.suffix != ".safetensors":
         raise ValueError(f"export path must end in .safetensors, got {out_path}")
 
     state = encoder_state(checkpoint, which)
+    if zoo is not None:
+        return export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path, name, which, dtype)
     encoder = build_encoder(config.encoder)
     encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
     norm = NormConfig(mode="fixed", mean=float(checkpoint["norm"]["mean"]), std=float(checkpoint["norm"]["std"]))
@@ -174,6 +180,55 @@ def export_checkpoint(
     rows = read_log(log_path) if log_path.exists() else []
     text = model_card(name, config, checkpoint, model_config, training, encoder, out_path, digest, rows)
     atomic_write_text(card, text)
+    return ExportResult(out_path, card, digest, out_path.stat().st_size, name, model_config, training)
+
+
+def export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path, name, which, dtype) -> ExportResult:
+    """`export_checkpoint` for an encoder of the model zoo (e.g. ATST): its own config in the metadata, loaded
+    by `zoo.module`, which reads the file like one of the family's official checkpoints."""
+    zoo.encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
+    model_config = {**zoo.model_config, "name": name}
+    training = {
+        "objective": config.objective,
+        "step": checkpoint["step"],
+        "samples_seen": checkpoint["step"] * config.batch_size * config.grad_accum * checkpoint["world_size"],
+        "network": which,
+        "corpus": checkpoint.get("corpus", {}),
+    }
+    digest = write_weights(out_path, state, model_config, training, dtype)
+    log_path = checkpoint_path.parent / LOG
+    rows = read_log(log_path) if log_path.exists() else []
+    first, last = (rows[0], rows[-1]) if rows else ({}, {})
+    params = sum(p.numel() for p in zoo.encoder.parameters())
+    batch = config.batch_size * config.grad_accum * checkpoint["world_size"]
+    lines = [
+        f"# {name}",
+        "",
+        "Self-supervised audio encoder trained with hear-ssl's pretraining engine (`hear-ssl pretrain`).",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        f"| file | `{out_path.name}` |",
+        f"| sha256 | `{digest}` |",
+        f"| size | {out_path.stat().st_size:,} bytes |",
+        f"| objective | {config.objective} |",
+        f"| encoder | {zoo.description}, {params:,} parameters |",
+        f"| exported network | {which} |",
+        f"| steps | {checkpoint['step']:,} x batch {batch} = {training['samples_seen']:,} crops |",
+        f"| loss | {first.get('loss', '?')} at step {first.get('step', '?')} -> {last.get('loss', '?')} at step "
+        f"{last.get('step', '?')} |",
+        "",
+        f'Load it with `{zoo.module}.load_model("{out_path.name}")`; the metadata key `hear_ssl_config` carries '
+        "the encoder's settings.",
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps({k: v for k, v in config.to_dict().items() if k not in ("progress",)}, indent=1, default=str),
+        "```",
+    ]
+    card = out_path.with_suffix(".md")
+    atomic_write_text(card, "\n".join(lines) + "\n")
     return ExportResult(out_path, card, digest, out_path.stat().st_size, name, model_config, training)
 
 
