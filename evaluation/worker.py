@@ -16,7 +16,7 @@ from . import downstream, embeddings, predictions
 from .jsonio import read_json, write_json
 from .modules import ModuleSpec
 from .resample import audio_dir_for
-from .results import summarize_scores
+from .results import read_scores, summarize_scores
 from .state import Unit, now
 
 # Prediction backends: name -> callable(embed_dir, lightning_dir, grid, grid_points, gpus, keep_logs)
@@ -64,7 +64,7 @@ def run_unit(job):
         unit.update_status(seconds=seconds)
 
     metadata = read_json(unit.embed_dir / "task_metadata.json")
-    scores = read_json(unit.embed_dir / predictions.SCORES_FILE)
+    scores = read_scores(unit.embed_dir / predictions.SCORES_FILE)
     summary = summarize_scores(scores, metadata)
     dims = read_json(unit.embed_dir / f"{metadata['splits'][0]}.embedding-dimensions.json")
     result = {
