@@ -164,6 +164,7 @@ def collect(run_dir, leaderboard=None, compare=DEFAULT_COMPARE):
                 "column": leaderboard_column(task),
                 "higher_is_better": record["metrics"][metric]["higher_is_better"],
                 "embedding_type": record["embedding_type"],
+                "task_name": record.get("task_name"),
             }
     for task in tasks.values():
         task["comparability"] = check_task(task["task"], _task_facts(run_dir, config, models, task["task"]))
