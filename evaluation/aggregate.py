@@ -204,7 +204,7 @@ def _display_rows(tasks):
         rows.append({**task, "part_of": label})
         if task["task"] == folders[-1] and all(f in by_task for f in folders):
             parts = [by_task[f]["comparability"] for f in folders]
-            merged = Comparability(parts[0].official, sorted({r for p in parts for r in p.reasons}))
+            merged = Comparability(parts[0].official, list(dict.fromkeys(r for p in parts for r in p.reasons)))
             rows.append({**task, "task": label, "combined": folders, "comparability": merged})
     return rows
 
