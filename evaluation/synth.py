@@ -215,9 +215,8 @@ def _label_sound(task, labels, label, n, rng):
         wave = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi)) / h for h in range(1, harmonics + 1))
         return wave * np.exp(-t * rng.uniform(0.2, 2.0)) / 2
     k = labels.index(label)
-    kind, slot = k % 3, k // 3
-    slots = max(1, math.ceil(len(labels) / 3))
-    freq = 200.0 * 2 ** (5.0 * slot / slots)  # 200 Hz - 6.4 kHz, log-spaced
+    kind = k % 3
+    freq = 200.0 * 2 ** (5.0 * k / max(1, len(labels) - 1))  # 200 Hz - 6.4 kHz, log-spaced over the labels
     if kind == 0:
         return (np.sin(2 * np.pi * freq * t) + 0.3 * np.sin(4 * np.pi * freq * t)) / 1.3
     if kind == 1:  # noise band around freq: smoothed noise times a carrier
@@ -225,7 +224,7 @@ def _label_sound(task, labels, label, n, rng):
         noise = rng.normal(size=n + width)
         smooth = (np.cumsum(noise)[width:] - np.cumsum(noise)[:-width]) / math.sqrt(width)
         return np.clip(smooth * np.cos(2 * np.pi * freq * t) / 3, -1, 1)
-    rate = 4.0 + 2.0 * (slot % 5)  # click train: decaying blips at freq, 4-12 per second
+    rate = 4.0 + 2.0 * (k % 5)  # click train: decaying blips at freq, 4-12 per second
     clicks = np.zeros(n)
     blip_n = int(0.004 * SAMPLE_RATE)
     blip = np.sin(2 * np.pi * freq * np.arange(blip_n) / SAMPLE_RATE) * np.exp(-np.arange(blip_n) / (blip_n / 4))
