@@ -6,6 +6,8 @@ the figure and its legend use these instead. The tables keep the slugs, which na
 
 from pathlib import Path
 
+from .official_tasks import official_task
+
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 
 
@@ -38,7 +40,14 @@ def model_display_name(slug, spec=None):
 
 
 def task_display_name(task):
-    """A report row's task without its version and mode suffix (`esc50`, `beehive_states (mean of folds)`)."""
+    """A report row's task without its version suffix.
+
+    Official tasks get their leaderboard column name (`ESC-50`, `NSynth Pitch 5h`: the mode tells the two
+    NSynth and Speech Commands folders apart); a combined row keeps its label; others their `task_name`.
+    """
     if task.get("combined"):
         return task["task"]
+    official = official_task(task["task"])
+    if official is not None and not task.get("part_of"):
+        return official.column
     return task.get("task_name") or task["task"].split("-")[0]

@@ -49,8 +49,8 @@ def primary_figure(table):
             error_kw={"elinewidth": 0.8},
         )
         for xo, m, s in zip(offsets, means, stds):
-            if np.isfinite(m):
-                ax.text(xo, min(m + s, 1.0) + 0.01, f"{m:.2f}", ha="center", va="bottom", fontsize=6, rotation=90)
+            text, y = (f"{m:.2f}", min(m + s, 1.0) + 0.01) if np.isfinite(m) else ("no score", 0.01)
+            ax.text(xo, y, text, ha="center", va="bottom", fontsize=6, rotation=90)
     published = [table.published_best(task) for task in rows]
     if any(published):
         px = [xi for xi, p in zip(x, published) if p]
