@@ -37,10 +37,11 @@ test: install-eval
 DEMO_TASKS   ?= $(wildcard ../shared/hear-tasks)
 DEMO_AUDIO   ?=
 DEMO_WEIGHTS ?= $(wildcard ../shared/reference/AudioNTT2020-BYOLA-64x96d512.pth)
-DEMO_GRID    ?= faster
+DEMO_GRID    ?= default
+DEMO_BACKEND ?= fast
 DEMO_RUN     ?= demo/run
 demo: install-eval
-	$(PY) -m hear_ssl.evaluation.demo --run-dir "$(DEMO_RUN)" --grid "$(DEMO_GRID)" \
+	$(PY) -m hear_ssl.evaluation.demo --run-dir "$(DEMO_RUN)" --grid "$(DEMO_GRID)" --backend "$(DEMO_BACKEND)" \
 		$(if $(DEMO_TASKS),--tasks-dir "$(DEMO_TASKS)") $(if $(DEMO_AUDIO),--audio "$(DEMO_AUDIO)") \
 		$(if $(DEMO_WEIGHTS),--reference-weights "$(DEMO_WEIGHTS)")
 

@@ -11,8 +11,11 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .columns import BEEHIVE_RULE, combined_label, rank_among
+from .comparability import Comparability, check_task, protocol_differences, read_task_facts
 from .jsonio import read_json
 from .leaderboard import leaderboard_column
+from .official_tasks import COLUMNS, folders_of_column
 
 DEFAULT_COMPARE = ("Logitech AI SERAB BYOL-S",)  # the published BYOL-family entry of HEAR 2021
 
@@ -38,6 +41,10 @@ class RunTable:
         Published models shown as extra columns.
     config : dict
         `run.json`.
+    rows : list of dict
+        The rows of the primary and normalised tables: `tasks`, plus one combined row per leaderboard
+        column made of several folders (Beehive), placed after its folders. A folder row that is part of
+        a combined row has `part_of` (the combined row's name); a combined row has `combined` (folders).
     """
 
     run_dir: Path
@@ -48,23 +55,49 @@ class RunTable:
     leaderboard: object = None
     compare: list = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    rows: list = field(default_factory=list)
 
     def cell(self, model, task, metric=None):
-        """`{"mean", "std", "folds", "higher_is_better"}` or None."""
+        """`{"mean", "std", "folds", "higher_is_better"}` or None (a combined row: the folds' mean)."""
+        if task.get("combined"):
+            parts = [self.cell(model, {"task": f, "metric": task["metric"]}, metric) for f in task["combined"]]
+            if any(not c or c.get("mean") is None for c in parts):
+                return None
+            mean = sum(c["mean"] for c in parts) / len(parts)
+            return {"mean": mean, "std": None, "folds": {}, "higher_is_better": task["higher_is_better"]}
         result = self.results.get((model, task["task"]))
         if result is None:
             return None
         return result["metrics"].get(metric or task["metric"])
 
+    @property
+    def protocol_differences(self):
+        """Sentences naming where this run's protocol differs from the published one (empty: same)."""
+        return protocol_differences(self.config)
+
+    def comparable(self, task):
+        """True when published scores may be shown beside this row (official, same task, not a fold part)."""
+        comparability = task.get("comparability")
+        return bool(comparability and comparability.comparable and not task.get("part_of"))
+
     def published_best(self, task):
-        if self.leaderboard is None or task["column"] is None:
+        """`(model, score)` of the best published score for a comparable row, else None."""
+        if self.leaderboard is None or not self.comparable(task):
             return None
         return self.leaderboard.best(task["column"])
 
     def published(self, model, task):
-        if self.leaderboard is None or task["column"] is None:
+        if self.leaderboard is None or not self.comparable(task):
             return None
         return self.leaderboard.scores.get(model, {}).get(task["column"])
+
+    def rank(self, model, task):
+        """`(rank, n_published)` of a model's score among the published rows of a comparable row."""
+        if self.leaderboard is None or not self.comparable(task):
+            return None
+        cell = self.cell(model, task)
+        values = list(self.leaderboard.column(task["column"]).values())
+        return rank_among(cell and cell.get("mean"), values, task["higher_is_better"])
 
     def reference(self, task):
         """The score a task's scores are normalised by: best published, else best of this run.
@@ -131,18 +164,57 @@ def collect(run_dir, leaderboard=None, compare=DEFAULT_COMPARE):
                 "column": leaderboard_column(task),
                 "higher_is_better": record["metrics"][metric]["higher_is_better"],
                 "embedding_type": record["embedding_type"],
+                "task_name": record.get("task_name"),
             }
+    for task in tasks.values():
+        task["comparability"] = check_task(task["task"], _task_facts(run_dir, config, models, task["task"]))
     missing = []
     for path in sorted((run_dir / "status").glob("*/*.json")):
         status = read_json(path)
         if (status["model"], status["task"]) not in results:
             missing.append((status["model"], status["task"], status.get("status", "pending")))
     shown = [m for m in compare if leaderboard is not None and m in leaderboard.scores]
-    return RunTable(run_dir, models, list(tasks.values()), results, missing, leaderboard, shown, config)
+    task_list = list(tasks.values())
+    return RunTable(
+        run_dir, models, task_list, results, missing, leaderboard, shown, config, rows=_display_rows(task_list)
+    )
+
+
+def _task_facts(run_dir, config, models, task):
+    """Clip counts and vocabulary of the task a run used: the embedding stage's copies, else the tasks folder."""
+    for model in models:
+        facts = read_task_facts(run_dir / "embeddings" / model / task)
+        if facts is not None:
+            return facts
+    if config.get("tasks_dir"):
+        return read_task_facts(Path(config["tasks_dir"]) / task)
+    return None
+
+
+def _display_rows(tasks):
+    """`tasks` plus a combined row after the last folder of each multi-folder column present (Beehive)."""
+    rows, by_task = [], {t["task"]: t for t in tasks}
+    for task in tasks:
+        column = task["column"]
+        folders = folders_of_column(column) if column else []
+        if len(folders) < 2 or task["task"] not in folders:
+            rows.append(task)
+            continue
+        label = combined_label(column, folders)
+        rows.append({**task, "part_of": label})
+        if task["task"] == folders[-1] and all(f in by_task for f in folders):
+            parts = [by_task[f]["comparability"] for f in folders]
+            merged = Comparability(parts[0].official, list(dict.fromkeys(r for p in parts for r in p.reasons)))
+            rows.append({**task, "task": label, "combined": folders, "comparability": merged})
+    return rows
 
 
 def fmt(cell, digits=3):
-    """`mean ± std` (or `mean` for a single split; `—` when missing)."""
+    """`mean ± std` (or `mean` for a single split; `∞`/`-∞` for an infinite mean; `—` when missing or failed)."""
+    if cell and cell.get("mean") is None:
+        label = (cell.get("nonfinite") or {}).get("mean")
+        if label in ("+inf", "-inf"):
+            return "∞" if label == "+inf" else "-∞"
     if not cell or cell.get("mean") is None:
         return "—"
     if cell.get("std") is None:
@@ -154,13 +226,26 @@ def _num(value, digits=3):
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _not_comparable_text(table, task):
+    if task.get("part_of"):
+        return f"compared in {task['part_of']} (needs every fold)"
+    comparability = task.get("comparability")
+    if comparability is None or comparability.official is None:
+        return "—"
+    return "not comparable: " + "; ".join(comparability.reasons)
+
+
 def primary_rows(table):
-    """Header and rows of the main table (strings), best of the run's models in `**bold**`."""
+    """Header and rows of the main table (strings), best of the run's models in `**bold**`.
+
+    With a leaderboard: the best published score, each model's rank among the published rows and the
+    `compare` rows, for rows that pass the comparability check; other official rows say why not.
+    """
     header = ["task", "metric"] + table.models
     if table.leaderboard is not None:
-        header += ["published best"] + list(table.compare)
+        header += ["published best"] + [f"rank of {m}" for m in table.models] + list(table.compare)
     rows = []
-    for task in table.tasks:
+    for task in table.rows:
         cells = [table.cell(m, task) for m in table.models]
         means = [c["mean"] for c in cells if c and c["mean"] is not None]
         best = (max(means) if task["higher_is_better"] else min(means)) if len(means) > 1 else None
@@ -168,8 +253,14 @@ def primary_rows(table):
         row += [f"**{fmt(c)}**" if best is not None and c and c["mean"] == best else fmt(c) for c in cells]
         if table.leaderboard is not None:
             published = table.published_best(task)
-            row.append(f"{published[1]:.3f} ({published[0]})" if published else "—")
-            row += [_num(table.published(m, task)) for m in table.compare]
+            if published:
+                row.append(f"{published[1]:.3f} ({published[0]})")
+                ranks = [table.rank(m, task) for m in table.models]
+                row += [f"{r[0]} of {r[1] + 1}" if r else "—" for r in ranks]
+                row += [_num(table.published(m, task)) for m in table.compare]
+            else:
+                row.append(_not_comparable_text(table, task))
+                row += ["—"] * (len(table.models) + len(table.compare))
         rows.append(row)
     return header, rows
 
@@ -177,17 +268,43 @@ def primary_rows(table):
 def normalised_rows(table):
     header = ["task", "reference"] + table.models
     rows = []
-    for task in table.tasks:
+    for task in table.rows:
         ref = table.reference(task)
         row = [task["task"], f"{ref[0]:.3f}, {ref[1]}" if ref else "—"]
         row += [_num(table.normalised(m, task)) for m in table.models]
         rows.append(row)
-    if table.tasks:
+    counted = [t for t in table.rows if not t.get("part_of")]  # a multi-fold column counts once
+    if counted:
         means = []
         for m in table.models:
-            values = [v for t in table.tasks if (v := table.normalised(m, t)) is not None]
-            means.append(_num(sum(values) / len(values)) if len(values) == len(table.tasks) else "—")
-        rows.append(["**mean**", ""] + means)
+            values = [v for t in counted if (v := table.normalised(m, t)) is not None]
+            means.append(_num(sum(values) / len(values)) if len(values) == len(counted) else "—")
+        rows.append([f"**mean** ({len(counted)} columns)", ""] + means)
+    return header, rows
+
+
+def leaderboard_rows(table):
+    """The 19 leaderboard columns as the leaderboard reads them: one row per model, ours and published.
+
+    Our values are the primary score of the task (both folds' mean for Beehive); `(n/c)` marks a value
+    whose task failed the comparability check, `—` a column without a result.
+    """
+    by_column = {t["column"]: t for t in table.rows if t.get("column") and not t.get("part_of")}
+    header = ["model"] + list(COLUMNS)
+    rows = []
+    for model in table.models:
+        row = [model]
+        for column in COLUMNS:
+            task = by_column.get(column)
+            cell = table.cell(model, task) if task else None
+            text = fmt(cell) if cell else "—"
+            row.append(text + ("" if text == "—" or table.comparable(task) else " (n/c)"))
+        rows.append(row)
+    if table.leaderboard is not None:
+        for name in list(table.compare):
+            rows.append([f"{name} (published)"] + [_num(table.leaderboard.scores[name].get(c)) for c in COLUMNS])
+        best = [table.leaderboard.best(c) for c in COLUMNS]
+        rows.append(["best published"] + [_num(b[1]) if b else "—" for b in best])
     return header, rows
 
 
@@ -228,13 +345,48 @@ def _protocol_line(table):
     )
 
 
+def protocol_warning(table):
+    """The warning shown when the run's protocol is not the published one (None when it is)."""
+    differences = table.protocol_differences
+    if not differences or table.leaderboard is None:
+        return None
+    return (
+        "**Warning: this run's protocol differs from the one the published scores were computed with: "
+        + "; ".join(differences)
+        + ". Published rows are shown for orientation only.**"
+    )
+
+
+def comparability_notes(table):
+    """One line per official task that failed the comparability check or left facts unchecked."""
+    lines = []
+    for task in table.tasks:
+        comparability = task.get("comparability")
+        if comparability is None or comparability.official is None:
+            continue
+        if comparability.reasons:
+            lines.append(f"- {task['task']}: not comparable ({'; '.join(comparability.reasons)})")
+        elif comparability.unchecked:
+            lines.append(f"- {task['task']}: comparable; not checked: {', '.join(comparability.unchecked)}")
+    return lines
+
+
 def to_markdown(table, figure_name=None):
     """The whole report as Markdown."""
     parts = [f"# HEAR evaluation: {table.run_dir.name}", "", _protocol_line(table), ""]
+    warning = protocol_warning(table)
+    if warning:
+        parts += [warning, ""]
     if not table.tasks:
         parts.append("No finished (model, task) results yet.")
     else:
         parts += ["## Primary metric", "", _md_table(*primary_rows(table)), ""]
+        if any(t.get("combined") for t in table.rows):
+            parts += [BEEHIVE_RULE, ""]
+        notes = comparability_notes(table)
+        if notes and table.leaderboard is not None:
+            parts += ["Comparability with the official tasks (clip counts per split, vocabulary, metadata):", ""]
+            parts += notes + [""]
         if figure_name:
             parts += [f"![primary metric per task]({figure_name})", ""]
         parts += [
@@ -246,6 +398,15 @@ def to_markdown(table, figure_name=None):
             _md_table(*normalised_rows(table)),
             "",
         ]
+        if any(t.get("column") for t in table.tasks):
+            parts += [
+                "## Leaderboard columns",
+                "",
+                "The HEAR leaderboard's 19 columns, primary score; `(n/c)`: not comparable (see above).",
+                "",
+                _md_table(*leaderboard_rows(table)),
+                "",
+            ]
         header, rows = secondary_rows(table)
         if rows:
             parts += ["## Secondary metrics", "", _md_table(header, rows), ""]
@@ -342,12 +503,22 @@ def to_html(table, figure_png=None):
         f"<h1>HEAR evaluation: {html.escape(table.run_dir.name)}</h1>",
         f"<p>{html.escape(_protocol_line(table)).replace('`', '')}</p>",
     ]
+    warning = protocol_warning(table)
+    if warning:
+        parts.append(f"<p style='color:#a00'><b>{html.escape(warning.strip('*').replace('`', ''))}</b></p>")
     if table.tasks:
         parts += ["<h2>Primary metric</h2>", _html_table(*primary_rows(table))]
+        if any(t.get("combined") for t in table.rows):
+            parts.append(f"<p>{html.escape(BEEHIVE_RULE)}</p>")
+        notes = comparability_notes(table)
+        if notes and table.leaderboard is not None:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(n[2:])}</li>" for n in notes) + "</ul>")
         if figure_png:
             data = base64.b64encode(figure_png).decode()
             parts.append(f"<img alt='primary metric per task' src='data:image/png;base64,{data}'>")
         parts += ["<h2>Normalised score</h2>", _html_table(*normalised_rows(table))]
+        if any(t.get("column") for t in table.tasks):
+            parts += ["<h2>Leaderboard columns</h2>", _html_table(*leaderboard_rows(table))]
         header, rows = secondary_rows(table)
         if rows:
             parts += ["<h2>Secondary metrics</h2>", _html_table(header, rows)]

@@ -25,10 +25,9 @@ from tqdm.auto import tqdm
 
 from hear_ssl.io import atomic_directory, commit_file, file_digest
 
-from .leaderboard import OFFICIAL_TASKS
+from .official_tasks import OFFICIAL, ZENODO_RECORD
 from .tasks import is_task_folder
 
-ZENODO_RECORD = "6332517"
 ZENODO_API = f"https://zenodo.org/api/records/{ZENODO_RECORD}"
 SAMPLE_RATE = 48000
 CHUNK = 1 << 20
@@ -43,30 +42,29 @@ class Archive:
     folder : str
         The task folder it unpacks to (`tasks/<folder>/` inside the archive).
     md5 : str or None
-        md5 published outside the record (pinned); None where only the record publishes it.
+        md5 as published (pinned); None where no published value was found (the live record's is used).
+    size : int or None
+        Size in bytes as published (pinned); None where no published value was found.
     """
 
     folder: str
     md5: str = None
+    size: int = None
 
     @property
     def filename(self):
         return f"hear2021-{self.folder}-{SAMPLE_RATE}.tar.gz"
 
 
-# The 20 task folders of the HEAR benchmark (19 tasks; Beehive in two folds). The file names follow
-# the record's `hear2021-<folder>-48000.tar.gz` pattern, seen verbatim in public download scripts for
-# esc50, fsd50k, nsynth_pitch 50h, speech_commands full, tfds_crema_d, tfds_gtzan, libricount,
-# vocal_imitation, beijing_opera, mridangam stroke/tonic, dcase2016_task2 and both Beehive folds.
-# The Beehive md5s are those a public dataset-conversion script pins for the two archives.
-ARCHIVES = {
-    a.folder: a
-    for a in [Archive(folder) for folder in OFFICIAL_TASKS if not folder.startswith("beehive")]
-    + [
-        Archive("beehive_states_fold0-v2-full", "f9e045f9b2ddf5643edc1143304c80aa"),
-        Archive("beehive_states_fold1-v2-full", "8bced7ce8336bf23fd61c61f04aee109"),
-    ]
-}
+# The 20 task folders of the HEAR benchmark (19 tasks; Beehive in two folds), pinned with the facts of
+# `official_tasks` (one table: archive list, comparability facts and synth shapes). File names follow
+# the record's `hear2021-<folder>-48000.tar.gz` pattern, seen verbatim in public download scripts.
+# Published md5s were found for the two Beehive archives only (a public dataset-conversion script pins
+# them); no published per-file size or md5 list of the record was found for the other 18 (the record's
+# own API listing could not be read from this project's machines), so for those the live record's
+# size and md5 are fetched at download time and checked, and an archive the record does not list is
+# refused.
+ARCHIVES = {task.folder: Archive(task.folder, task.md5, task.size) for task in OFFICIAL}
 
 
 class DownloadError(RuntimeError):
@@ -214,14 +212,17 @@ def download_tasks(tasks_dir, patterns=None, api_url=ZENODO_API, keep_archives=F
         entry = record.get(archive.filename)
         if entry is None:
             raise DownloadError(f"{archive.filename} is not in the Zenodo record {api_url}")
-        if archive.md5 and entry["md5"] and archive.md5 != entry["md5"]:
-            raise DownloadError(
-                f"{archive.filename}: the record's md5 {entry['md5']} differs from the pinned {archive.md5}; "
-                "the record changed, do not trust this archive without checking"
-            )
-        path = download_file(
-            entry["url"], downloads / archive.filename, entry["size"], archive.md5 or entry["md5"], progress
-        )
+        for key in ("md5", "size"):
+            pinned = getattr(archive, key)
+            if pinned is not None and entry[key] is not None and pinned != entry[key]:
+                raise DownloadError(
+                    f"{archive.filename}: the record's {key} {entry[key]} differs from the pinned {pinned}; "
+                    "the record changed, do not trust this archive without checking"
+                )
+        size, md5 = archive.size or entry["size"], archive.md5 or entry["md5"]
+        if md5 is None:
+            raise DownloadError(f"{archive.filename}: neither pinned nor listed with an md5; refusing to download")
+        path = download_file(entry["url"], downloads / archive.filename, size, md5, progress)
         done.append(extract_task(path, archive.folder, tasks_dir))
         if not keep_archives:
             path.unlink()

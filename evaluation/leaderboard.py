@@ -13,30 +13,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-# Task folder names written by hear-preprocess for the HEAR 2021 benchmark -> leaderboard column.
-# Beehive has two folds as separate folders; the leaderboard publishes one Beehive column.
-OFFICIAL_TASKS = {
-    "beehive_states_fold0-v2-full": "Beehive",
-    "beehive_states_fold1-v2-full": "Beehive",
-    "beijing_opera-v1.0-hear2021-full": "Beijing Opera",
-    "tfds_crema_d-1.0.0-full": "CREMA-D",
-    "dcase2016_task2-hear2021-full": "DCASE 2016",
-    "esc50-v2.0.0-full": "ESC-50",
-    "fsd50k-v1.0-full": "FSD50K",
-    "tfds_gtzan-1.0.0-full": "GTZAN Genre",
-    "tfds_gtzan_music_speech-1.0.0-full": "GTZAN Music/Speech",
-    "gunshot_triangulation-v1.0-full": "Gunshot",
-    "libricount-v1.0.0-hear2021-full": "Libricount",
-    "maestro-v3.0.0-5h": "Maestro 5h",
-    "mridangam_stroke-v1.5-full": "Mridangam Stroke",
-    "mridangam_tonic-v1.5-full": "Mridangam Tonic",
-    "nsynth_pitch-v2.2.3-50h": "NSynth Pitch 50h",
-    "nsynth_pitch-v2.2.3-5h": "NSynth Pitch 5h",
-    "speech_commands-v0.0.2-5h": "Speech commands 5h",
-    "speech_commands-v0.0.2-full": "Speech commands full",
-    "vocal_imitation-v1.1.3-full": "Vocal Imitation",
-    "vox_lingua_top10-hear2021-full": "VoxLingua107 top 10",
-}
+from .official_tasks import OFFICIAL, official_task
+
+# Task folder -> leaderboard column (facts in `official_tasks`). Beehive has two folds as separate
+# folders; the leaderboard publishes one Beehive column.
+OFFICIAL_TASKS = {task.folder: task.column for task in OFFICIAL}
 _NON_TASK_COLUMNS = ("Model", "URL", "Submission Date")
 
 
@@ -46,12 +27,8 @@ def leaderboard_column(task_folder):
     A resampled or renamed copy keeps working if its name starts with the official folder name
     followed by `-` (e.g. `esc50-v2.0.0-full-16000`).
     """
-    if task_folder in OFFICIAL_TASKS:
-        return OFFICIAL_TASKS[task_folder]
-    for name, column in OFFICIAL_TASKS.items():
-        if task_folder.startswith(name + "-"):
-            return column
-    return None
+    task = official_task(task_folder)
+    return task.column if task else None
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .compat import FIXES, heareval_compat
 from .jsonio import read_json
+from .results import read_scores
 
 GRIDS = ("default", "fast", "faster")
 SCORES_FILE = "test.predicted-scores.json"
@@ -87,7 +88,7 @@ def run_predictions(
         if not keep_logs:
             shutil.rmtree(lightning_dir, ignore_errors=True)
             _remove_empty_parents(lightning_dir.parent, stop_at=2)
-    return read_json(embed_task_dir / SCORES_FILE)
+    return read_scores(embed_task_dir / SCORES_FILE)  # infinities kept (see results.summarize_scores)
 
 
 def _remove_empty_parents(folder, stop_at):

@@ -6,7 +6,30 @@ ddof=1) across folds. The record keeps, for every metric the task lists, the per
 heareval's mean and std, so the report only reads and never recomputes.
 """
 
+import json
+import math
+import numbers
+from pathlib import Path
+
 from .tasks import MINIMISED_SCORES
+
+_CONSTANTS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def read_scores(path):
+    """heareval's score file with its `NaN`/`Infinity` tokens kept as floats (`summarize_scores` labels them)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(), parse_constant=_CONSTANTS.__getitem__)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def nonfinite_label(value):
+    """`"+inf"`, `"-inf"` or `"nan"` for a non-finite float, else None."""
+    if isinstance(value, numbers.Real) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
+    return None
 
 
 def summarize_scores(scores, metadata):
@@ -15,7 +38,7 @@ def summarize_scores(scores, metadata):
     Parameters
     ----------
     scores : dict
-        Parsed `test.predicted-scores.json` (non-finite values already None).
+        Parsed `test.predicted-scores.json` (`read_scores`; non-finite values as floats or None).
     metadata : dict
         The task's `task_metadata.json`.
 
@@ -23,7 +46,10 @@ def summarize_scores(scores, metadata):
     -------
     dict
         `{metric: {"mean", "std", "folds": {split: value}, "higher_is_better"}}`, metrics in the
-        task's order (the first is the primary one). `std` is None for a single test split.
+        task's order (the first is the primary one). `std` is None for a single test split. Strict
+        JSON has no infinities: a non-finite mean, std or fold value is stored as None and named in
+        `"nonfinite": {"mean": "+inf", "folds": {"test": "+inf"}, ...}` (e.g. `d_prime` when a class
+        has AUC 1), so the report can tell +inf from a failed metric.
 
     Raises
     ------
@@ -44,10 +70,16 @@ def summarize_scores(scores, metadata):
             mean, std = aggregated.get(f"{key}_mean"), aggregated.get(f"{key}_std")
         else:
             mean, std = next(iter(folds.values()), None), None
+        nonfinite = {k: label for k, v in (("mean", mean), ("std", std)) if (label := nonfinite_label(v))}
+        fold_labels = {split: label for split, v in folds.items() if (label := nonfinite_label(v))}
+        if fold_labels:
+            nonfinite["folds"] = fold_labels
         summary[metric] = {
-            "mean": mean,
-            "std": std,
-            "folds": folds,
+            "mean": None if nonfinite_label(mean) else mean,
+            "std": None if nonfinite_label(std) else std,
+            "folds": {split: None if nonfinite_label(v) else v for split, v in folds.items()},
             "higher_is_better": metric not in MINIMISED_SCORES,
         }
+        if nonfinite:
+            summary[metric]["nonfinite"] = nonfinite
     return summary

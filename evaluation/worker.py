@@ -18,7 +18,7 @@ from . import downstream, embeddings, predictions
 from .job import Job
 from .jsonio import read_json, sanitize, write_json
 from .resample import audio_dir_for
-from .results import summarize_scores
+from .results import read_scores, summarize_scores
 from .state import now
 
 # Prediction backends: name -> callable(embed_dir, lightning_dir, grid, grid_points, gpus, keep_logs)
@@ -62,7 +62,8 @@ def run_unit(job: Job) -> dict:
         unit.update_status(seconds=seconds, sample_rate=sample_rate)
 
     if predictions.is_done(unit.embed_dir):  # finished by an earlier attempt that stopped before the result
-        scores = read_json(unit.embed_dir / predictions.SCORES_FILE)
+        # Read back with infinities kept: summarize_scores tells +inf (d_prime at AUC 1) from a failed NaN.
+        scores = read_scores(unit.embed_dir / predictions.SCORES_FILE)
     else:
         unit.update_status(stage="predictions")
         start = time.time()
@@ -74,7 +75,6 @@ def run_unit(job: Job) -> dict:
             gpus=[0] if job.use_gpu else None,
             keep_logs=job.keep_logs,
         )
-        scores = sanitize(scores)  # as read back from the file: non-finite values as None
         seconds["predictions"] = time.time() - start
         unit.update_status(seconds=seconds)
 
@@ -95,7 +95,7 @@ def run_unit(job: Job) -> dict:
         "embedding_size": dims[1],
         "sample_rate": sample_rate,
         "seconds": {**seconds, "total": sum(seconds.values())},
-        "hparams": scores.get("hparams"),
+        "hparams": sanitize(scores.get("hparams")),
         "finished": now(),
         "versions": _versions(),
     }

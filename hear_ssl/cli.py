@@ -20,6 +20,8 @@ COMMANDS = {
     "report": ("hear_ssl.evaluation.commands.report", "aggregate a run directory into tables and plots"),
     "tasks build": ("hear_ssl.evaluation.commands.tasks_build", "build a HEAR task from labelled audio"),
     "tasks download": ("hear_ssl.evaluation.commands.tasks_download", "download the official HEAR 2021 tasks"),
+    "tasks plan": ("hear_ssl.evaluation.commands.tasks_plan", "estimate disk, memory and time of a run"),
+    "tasks synth": ("hear_ssl.evaluation.commands.tasks_synth", "write synthetic stand-ins of the official tasks"),
     "pretrain": ("hear_ssl.commands.pretrain", "self-supervised pretraining of an encoder"),
     "export": ("hear_ssl.commands.export", "export a training checkpoint as HEAR-ready weights"),
 }

@@ -116,3 +116,19 @@ def test_catalogue_covers_the_benchmark():
 
     assert set(ARCHIVES) == set(OFFICIAL_TASKS) and len(ARCHIVES) == 20
     assert len(set(OFFICIAL_TASKS.values())) == 19
+
+
+def test_archive_without_any_published_md5_is_refused(tmp_path, archive_bytes):
+    name = ARCHIVES[FOLDER].filename
+    assert ARCHIVES[FOLDER].md5 is None  # not pinned: only the live record could vouch for it
+    files = {f"/files/{name}/content": archive_bytes}
+    base, server = serve_files(files)
+    listing = json.loads(record(base, {name: archive_bytes}))
+    del listing["files"][0]["checksum"]
+    files["/api/records/1"] = json.dumps(listing).encode()
+    try:
+        with pytest.raises(DownloadError, match="refusing to download"):
+            download_tasks(tmp_path / "tasks", FOLDER, api_url=f"{base}/api/records/1", progress=False)
+        assert not (tmp_path / "tasks" / FOLDER).exists()
+    finally:
+        server.shutdown()

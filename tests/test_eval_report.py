@@ -8,6 +8,7 @@ import pytest
 from hear_ssl.evaluation.aggregate import collect
 from hear_ssl.evaluation.jsonio import read_json, write_json
 from hear_ssl.evaluation.leaderboard import OFFICIAL_TASKS, leaderboard_column, load_leaderboard
+from hear_ssl.evaluation.official_tasks import OFFICIAL_BY_FOLDER
 from hear_ssl.evaluation.report import write_report
 
 from .eval_support import serve_files
@@ -73,6 +74,20 @@ def result(model, task, metric, mean, std, folds, extra_metrics=()):
     }
 
 
+def write_task_copy(folder, official, clips=None, labels=None, synthetic=False):
+    """The task files the embedding stage keeps, with the official task's facts (or the given ones)."""
+    folder.mkdir(parents=True)
+    metadata = official.metadata() | ({"synthetic": {"scale": 0.1}} if synthetic else {})
+    write_json(folder / "task_metadata.json", metadata)
+    n_labels = labels or official.n_labels
+    (folder / "labelvocabulary.csv").write_text("idx,label\n" + "".join(f"{i},l{i}\n" for i in range(n_labels)))
+    per_split = clips or (
+        official.split_clips or {s: official.n_clips // len(official.splits) for s in official.splits}
+    )
+    for split in official.splits:
+        write_json(folder / f"{split}.json", {f"{split}_{i}.wav": ["l0"] for i in range(per_split[split])})
+
+
 @pytest.fixture
 def run_dir(tmp_path):
     run = tmp_path / "myrun"
@@ -95,6 +110,7 @@ def run_dir(tmp_path):
     ]
     for r in records:
         write_json(run / "results" / r["model"] / f"{r['task']}.json", r)
+    write_task_copy(run / "embeddings" / MODEL_A / "esc50-v2.0.0-full", OFFICIAL_BY_FOLDER["esc50-v2.0.0-full"])
     write_json(
         run / "status" / MODEL_B / "office_events-v1.0.0-full.json",
         {"model": MODEL_B, "task": "office_events-v1.0.0-full", "status": "failed"},
@@ -116,7 +132,13 @@ def test_table_with_published_scores_and_normalisation(run_dir, leaderboard_csv)
 
     paths = write_report(run_dir, leaderboard=str(leaderboard_csv))
     md = paths["markdown"].read_text()
-    assert f"| esc50-v2.0.0-full | top1_acc | **0.700 ± 0.020** | 0.400 ± 0.030 | {best:.3f} ({best_model}) |" in md
+    n_published = len(published_column(leaderboard_csv, "ESC-50"))
+    rank_a = 1 + sum(v > 0.70 for v in published_column(leaderboard_csv, "ESC-50").values())
+    assert (
+        f"| esc50-v2.0.0-full | top1_acc | **0.700 ± 0.020** | 0.400 ± 0.030 | {best:.3f} ({best_model}) "
+        f"| {rank_a} of {n_published + 1} |" in md
+    )
+    assert "Warning" not in md  # default grid, 8 points, heareval: the published protocol
     assert "| office_events-v1.0.0-full | event_onset_200ms_fms | 0.300 | — | — |" in md
     assert f"{0.70 / best:.3f}" in md and "segment_1s_er" in md and "failed" in md
     rows = list(csv.DictReader(paths["csv"].open()))

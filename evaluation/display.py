@@ -1,0 +1,53 @@
+"""Readable names for the report's figure: models by registry name or weights file, tasks without version.
+
+A run's model slug (`hear_ssl.byol_a-model_name=byol-a-2048`) is unique and folder-safe, not readable;
+the figure and its legend use these instead. The tables keep the slugs, which name the run's folders.
+"""
+
+from pathlib import Path
+
+from .official_tasks import official_task
+
+_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+
+
+def model_display_name(slug, spec=None):
+    """`byol-a-2048 (hear-ssl weights)`, `byol_a · AudioNTT2020-BYOLA-64x96d512`, or the slug.
+
+    Parameters
+    ----------
+    slug : str
+    spec : dict, optional
+        The model's entry of `run.json` (`module`, `weights`, `options`).
+    """
+    if not spec or not spec.get("module"):
+        return slug
+    module = spec["module"].removeprefix("hear_ssl.")
+    options = dict(spec.get("options") or {})
+    name = options.pop("model_name", None)
+    weights = spec.get("weights")
+    if weights:
+        stem = Path(str(weights).split("@")[0]).name
+        for suffix in _WEIGHT_SUFFIXES:
+            stem = stem.removesuffix(suffix)
+        label = f"{name or module} · {stem}"
+    elif name:
+        label = f"{name} (hear-ssl weights)" if spec["module"].startswith("hear_ssl.") else f"{module} {name}"
+    else:
+        label = module
+    extra = ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if k not in ("weights_sha256",))
+    return f"{label} [{extra}]" if extra else label
+
+
+def task_display_name(task):
+    """A report row's task without its version suffix.
+
+    Official tasks get their leaderboard column name (`ESC-50`, `NSynth Pitch 5h`: the mode tells the two
+    NSynth and Speech Commands folders apart); a combined row keeps its label; others their `task_name`.
+    """
+    if task.get("combined"):
+        return task["task"]
+    official = official_task(task["task"])
+    if official is not None and not task.get("part_of"):
+        return official.column
+    return task.get("task_name") or task["task"].split("-")[0]
