@@ -60,7 +60,3 @@ def byola_d512_checkpoint(reference_dir):
     if not path.is_file():
         unavailable(f"official BYOL-A d512 checkpoint absent at {path}")
     return path
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: heavy end-to-end test (runs in CI; skip locally with -m 'not slow')")
