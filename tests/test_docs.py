@@ -134,6 +134,16 @@ hear-ssl() { record hear-ssl "$@"; }
 python() { record python "$@"; }
 python3() { record python "$@"; }
 hear-validator() { record hear-validator "$@"; }
+pip() { record pip "$@"; }
+torchrun() { record torchrun "$@"; }
+# Third-party cluster tools of docs/scale-out.md: Ray's CLI is not ours to check; Slurm's run what follows.
+ray() { :; }
+srun() { while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do [ "$1" = -w ] && shift; shift; done; "$@"; }
+scontrol() { echo node1 node2; }
+hostname() { echo 10.0.0.1; }
+awk() { echo 10.0.0.1; }
+head() { echo node1; }
+sleep() { :; }
 make() { :; }
 source() { :; }
 command_not_found_handle() { record UNKNOWN-COMMAND "$@"; return 127; }
@@ -219,9 +229,37 @@ def check_module_spec(text: str, reference_dir: Path | None, tmp_path: Path) -> 
     assert name in str(err.value), f"{text}: fails for another reason than the absent file: {err.value}"
 
 
+def declared_extras() -> set[str]:
+    """The keys of `extras_require` in setup.py (read from the source, so a stale install cannot hide one)."""
+    call = next(
+        node
+        for node in ast.walk(ast.parse((REPO / "setup.py").read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup"
+    )
+    extras = next(keyword.value for keyword in call.keywords if keyword.arg == "extras_require")
+    return {key.value for key in extras.keys}
+
+
+def check_pip_install(args: list[str]) -> None:
+    """`pip install 'hear-ssl[extra,...]'`: every extra named is one the package declares."""
+    assert args[:1] == ["install"], f"pip {' '.join(args)}: only `pip install` is documented"
+    declared = declared_extras()
+    for requirement in args[1:]:
+        name, _, extras = requirement.partition("[")
+        if name == "hear-ssl" and extras:
+            named = set(extras.rstrip("]").split(","))
+            assert named <= declared, f"pip install {requirement}: {sorted(named - declared)} not in {sorted(declared)}"
+
+
 def check_command(argv: list[str], reference_dir, tmp_path, capsys) -> None:
     program, *args = argv
     assert program != "UNKNOWN-COMMAND", f"{args[0]} is not a program this test knows how to check"
+    if program == "pip":
+        check_pip_install(args)
+        return
+    if program == "torchrun":  # the launcher's own flags, then the program it runs on every process
+        assert "-m" in args, f"torchrun {' '.join(args)}: only `torchrun ... -m MODULE ...` is documented"
+        program, args = "python", args[args.index("-m") :]
     if program == "hear-validator":
         assert importlib.util.find_spec(args[0]) is not None, f"hear-validator {args[0]}: no such module"
         return
