@@ -144,6 +144,7 @@ hostname() { echo 10.0.0.1; }
 awk() { echo 10.0.0.1; }
 head() { echo node1; }
 sleep() { :; }
+SLURM_JOB_NODELIST='node[1-2]' SLURM_CPUS_PER_TASK=16 SLURM_NNODES=2 SLURM_JOB_ID=1
 make() { :; }
 source() { :; }
 command_not_found_handle() { record UNKNOWN-COMMAND "$@"; return 127; }
