@@ -19,6 +19,8 @@ REGISTRY = {
     "barlow_twins": "barlow_twins:BarlowTwins",
     "vicreg": "vicreg:VICReg",
     "hybrid": "hybrid:Hybrid",
+    "beats": "beats:BEATsMaskedLabels",
+    "beats_tokenizer": "beats_tokenizer:BEATsTokenizerTraining",
 }
 OBJECTIVES = tuple(REGISTRY)
 
