@@ -34,6 +34,13 @@ ENCODERS = {
     "audiontt2022-d3072": {"arch": "audiontt2022", "d": 3072},
     "cvt": {"arch": "cvt"},
 }
+# BEATs objectives train their own transformer (options, not an EncoderConfig) on 128-bin Kaldi fbank crops.
+BEATS_ENCODERS = {
+    "beats-4x192": {"layers": 4, "dim": 192, "heads": 4, "ffn": 768, "predictor_layers": 1},
+    "beats-12x768": {},
+}
+# beats_tokenizer needs a trained teacher file, so it has no synthetic row.
+CONV_OBJECTIVES = tuple(o for o in OBJECTIVES if not o.startswith("beats"))
 
 
 def sync(device: str) -> None:
@@ -76,11 +83,16 @@ def measure_step(objective: str, encoder: str, batch: int, steps: int, device: s
     from hear_ssl.pretrain.objectives.base import ObjectiveData
     from hear_ssl.pretrain.state import TrainState, train_step
 
+    beats = encoder in BEATS_ENCODERS
     config = PretrainConfig(
-        objective=objective, encoder=EncoderConfig(**ENCODERS[encoder]), batch_size=batch, dtype=dtype,
+        objective=objective, encoder=EncoderConfig(**ENCODERS.get(encoder, {})), batch_size=batch, dtype=dtype,
         expander_dims=(expander,) * 3, features="torch", mixup_memory=min(2048, 4 * batch), device=device,
+        options=BEATS_ENCODERS[encoder] if beats else {}, crop_frames=96,
     )  # fmt: skip
-    crops = RandomCrops(max(4 * batch, 256), frames=config.crop_frames)
+    # BEATs crops are raw Kaldi fbank (around 15 +- 6.6), 128 bins.
+    crops = RandomCrops(max(4 * batch, 256), n_mels=128 if beats else 64, frames=config.crop_frames)
+    if beats:
+        crops.data = crops.data * 1.3 + 17
     torch.manual_seed(0)
     state = TrainState.create(config, ObjectiveData(crops, device=device, norm_mean=-2.0, norm_std=5.0))
     state.objective.prepare(ObjectiveData(crops, device=device))
@@ -144,7 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--expander", type=int, default=4096, help="Barlow Twins / VICReg expander width")
-    parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    parser.add_argument("--objectives", default=",".join(CONV_OBJECTIVES))
     parser.add_argument("--encoders", default=",".join(ENCODERS))
     parser.add_argument("--pairs", help="OBJECTIVE:ENCODER,... instead of every objective x encoder")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
@@ -161,7 +173,9 @@ def main(argv=None) -> int:
         pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     else:
         pairs = [(o, e) for e in args.encoders.split(",") for o in args.objectives.split(",")]
-    unknown = sorted({e for _, e in pairs if e not in ENCODERS} | {o for o, _ in pairs if o not in OBJECTIVES})
+        pairs += [("beats", e) for e in BEATS_ENCODERS]
+    known = {**ENCODERS, **BEATS_ENCODERS}
+    unknown = sorted({e for _, e in pairs if e not in known} | {o for o, _ in pairs if o not in OBJECTIVES})
     if unknown:
         raise SystemExit(f"unknown objective or encoder {unknown}; objectives {OBJECTIVES}, encoders {list(ENCODERS)}")
     rows = []

@@ -31,3 +31,7 @@ def byola_d512_checkpoint(reference_dir):
     if not path.is_file():
         pytest.skip(f"official BYOL-A d512 checkpoint absent at {path}")
     return path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: minutes on a shared CPU; still run in CI")

@@ -148,6 +148,7 @@ def killed_and_resumed(args: list[str], root: Path, audio: Path, cache: Path) ->
     return interrupted / "ckpt.pt"
 
 
+@pytest.mark.slow
 def test_two_beats_iterations_train_resume_export_and_load(tmp_path):
     import numpy as np
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="ckpt.pt written by `hear-ssl pretrain`")
-    parser.add_argument("--out", type=Path, help="output .safetensors path (.pt for BEATs; default beside the checkpoint)")
+    parser.add_argument(
+        "--out", type=Path, help="output .safetensors path (.pt for BEATs; default beside the checkpoint)"
+    )
     parser.add_argument("--name", help="model name stored in the file and card")
     parser.add_argument("--network", choices=("online", "target"), default="online", help="which encoder to export")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")

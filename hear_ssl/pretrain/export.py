@@ -201,7 +201,8 @@ def export_official(checkpoint: dict, checkpoint_path: Path, config, kind, out_p
     loader = "hear_ssl.beats.load_model" if config.objective == "beats" else "--objective beats --tokenizer"
     card = out_path.with_suffix(".md")
     lines = [
-        f"# {name}", "", f"Trained with `hear-ssl pretrain --objective {config.objective}`; {checkpoint['step']:,} steps "
+        f"# {name}", "",
+        f"Trained with `hear-ssl pretrain --objective {config.objective}`; {checkpoint['step']:,} steps "
         f"x batch {config.batch_size * config.grad_accum * checkpoint['world_size']}.", "",
         f"- file `{out_path.name}`, sha256 `{digest}`, {out_path.stat().st_size:,} bytes",
         "- layout: official BEATs `{'cfg', 'model'}` (microsoft/unilm `beats/`)", f"- use with: `{loader}`", "",

@@ -53,7 +53,9 @@ def crops_to_fbank(raw: torch.Tensor) -> torch.Tensor:
 
 def check_crop(config) -> None:
     if config.crop_frames < PATCH:
-        raise ValueError(f"BEATs crops need at least {PATCH} frames (one patch), got --crop-frames {config.crop_frames}")
+        raise ValueError(
+            f"BEATs crops need at least {PATCH} frames (one patch), got --crop-frames {config.crop_frames}"
+        )
 
 
 class SavedGenerator(nn.Module):
@@ -154,7 +156,9 @@ class BEATsMaskedLabels(Objective):
     def inputs(self, batch: Batch, augment) -> dict[str, torch.Tensor]:
         fbank = crops_to_fbank(batch.raw)
         labels = self.tokenizer.labels(fbank)
-        keep = visible_patches(labels.shape[0], labels.shape[1], self.options.mask_ratio, self.masking.get(fbank.device))
+        keep = visible_patches(
+            labels.shape[0], labels.shape[1], self.options.mask_ratio, self.masking.get(fbank.device)
+        )
         return {"fbank": fbank, "labels": labels, "visible": keep}
 
     def forward(self, inputs):

@@ -29,7 +29,8 @@ from .beats import SavedGenerator, beats_encoder_config, check_crop, crops_to_fb
 @dataclass(frozen=True)
 class BEATsTokenizerOptions:
     teacher: str = field(
-        default="", metadata={"help": "BEATs SSL model to distil (an exported {'cfg','model'} .pt)", "alias": "--teacher"}
+        default="",
+        metadata={"help": "BEATs SSL model to distil (an exported {'cfg','model'} .pt)", "alias": "--teacher"},
     )
     layers: int = field(default=12, metadata={"help": "tokenizer encoder layers (BEATs: 12)"})
     dim: int = field(default=768, metadata={"help": "tokenizer encoder width"})
@@ -87,7 +88,9 @@ class BEATsTokenizerTraining(Objective):
 
     def forward(self, inputs):
         quantized, commit, ids = self.tokenizer(inputs["fbank"])
-        estimate = self.estimator_out(self.estimator(self.estimator_in(quantized.to(self.estimator_in.weight.dtype)))[-1])
+        estimate = self.estimator_out(
+            self.estimator(self.estimator_in(quantized.to(self.estimator_in.weight.dtype)))[-1]
+        )
         cosine = 1 - F.cosine_similarity(estimate.float(), inputs["target"], dim=-1).mean()
         loss = cosine + commit
         used = torch.tensor(float(ids.unique().numel()))
