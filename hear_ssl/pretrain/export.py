@@ -70,8 +70,8 @@ def hear_module_for(encoder: EncoderConfig, framing: FramingConfig, objective: s
     kinds = [
         registry.get_architecture(name)
         for name in registry.available_models()
-        if getattr(registry.get_architecture(name).config, "encoder", None) is not None
-        and registry.get_architecture(name).config.encoder.arch == encoder.arch
+        # Other families (ATST) also have an `encoder` config, without an `arch`.
+        if getattr(getattr(registry.get_architecture(name).config, "encoder", None), "arch", None) == encoder.arch
     ]
     kinds.sort(key=lambda arch: arch.family != objective)
     return kinds[0].module
