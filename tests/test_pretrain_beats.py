@@ -194,3 +194,27 @@ def test_two_beats_iterations_train_resume_export_and_load(tmp_path):
                             capture_output=True, text=True, timeout=900, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Looks good!" in result.stdout
+
+
+def test_fbank_cache_front_end_is_the_inference_fbank_in_exact_chunks():
+    from hear_ssl.frontends.kaldi_fbank import KaldiFbank, fbank_of_waveform
+
+    waveform = (0.1 * torch.randn(16000, generator=torch.Generator().manual_seed(0))).numpy()
+    whole = KaldiFbank()(torch.from_numpy(waveform)[None])[0].T.numpy()
+    chunked = fbank_of_waveform(waveform, chunk_frames=17)
+    assert chunked.shape == (128, 98) and (chunked == whole).all()
+
+
+def test_bad_beats_settings_are_named(tmp_path):
+    from hear_ssl.pretrain.config import PretrainConfig
+    from hear_ssl.pretrain.objectives import build_objective
+
+    with pytest.raises(ValueError, match="pass --teacher FILE.pt"):
+        build_objective(PretrainConfig(objective="beats_tokenizer", crop_frames=32))
+    with pytest.raises(ValueError, match="at least 16 frames"):
+        build_objective(PretrainConfig(objective="beats", crop_frames=8, options={"layers": 1, "dim": 64, "heads": 4}))
+    with pytest.raises(ValueError, match="divisible by its 5 heads"):
+        build_objective(PretrainConfig(objective="beats", options={"dim": 64, "heads": 5}))
+    with pytest.raises(ValueError, match="mask_ratio"):
+        PretrainConfig(objective="beats", options={"mask_ratio": 1.0})
+    assert cli.main(["pretrain", "--objective", "byol", "--tokenizer", "x.pt", "--out-dir", str(tmp_path)]) == 2
