@@ -1,5 +1,13 @@
 """BEATs masked label prediction (Chen et al. 2023): one iteration of BEATs pre-training.
 
+Two iterations, each step resumable and exported in the official `{'cfg', 'model'}` layout:
+
+    hear-ssl pretrain --objective beats --data DIR --out-dir runs/it1 --crop-frames 992   # random projection
+    hear-ssl export runs/it1/ckpt.pt --out it1.pt                                        # hear_ssl.beats loads it
+    hear-ssl pretrain --objective beats_tokenizer --teacher it1.pt --data DIR --out-dir runs/tok
+    hear-ssl export runs/tok/ckpt.pt --out tokenizer2.pt                                 # official tokenizer layout
+    hear-ssl pretrain --objective beats --tokenizer tokenizer2.pt --data DIR --out-dir runs/it2
+
     fbank  = normalised Kaldi fbank of the crop (B, T, 128)    # the cache holds the raw fbank (`cache_frontend`)
     labels = tokenizer(fbank)                                  # (B, P) code ids of the 16x16 patches
     keep   = a random 25 % of the patches per clip             # drawn on the device from a saved generator
