@@ -16,7 +16,8 @@ over its first 40 windows) so that it finishes in about two minutes; CUDA runs u
 the batch the reference numbers were measured on, and time every naive window.
 
 Encoder-zoo families (``--zoo``, e.g. BEATs in its released base shape) are compared with their official call
-pattern instead (BEATs: Kaldi fbank clip by clip in a loop, then one encoder pass).
+pattern instead (BEATs: Kaldi fbank clip by clip in a loop, then one encoder pass; WavLM: one clip per
+`extract_features` call, as its README does).
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ from tqdm import tqdm
 
 from hear_ssl.beats_config import BEATS_BASE
 from hear_ssl.embedders.beats import BEATsEmbedder
+from hear_ssl.embedders.wavlm import WavLMEmbedder
 from hear_ssl.frontends.kaldi_fbank import normalise_beats_fbank
 from hear_ssl.hear import make_embedder
+from hear_ssl.io import atomic_write_text, choose_device
 from hear_ssl.models import mean_max_pool
 from hear_ssl.models.beats import BEATs
+from hear_ssl.models.wavlm import WavLM
 from hear_ssl.registry import LogMelEncoder, available_models, get_architecture, get_spec
+from hear_ssl.wavlm_config import WAVLM_BASE
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE = (
@@ -112,9 +117,10 @@ def parse_args(argv=None):
     args.models, args.zoo = args.models or [], args.zoo or []
     if args.devices is None:
         args.devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in args.devices:
-        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            parser.error(f"--devices {device}: CUDA is not available here")
+    try:
+        args.devices = [choose_device(device) for device in args.devices]
+    except ValueError as err:
+        parser.error(f"--devices: {err}")
     return args
 
 
@@ -258,8 +264,50 @@ def measure_beats(device: torch.device, precision: str, args) -> dict:
     return row
 
 
+def official_wavlm_call(embedder, audio: torch.Tensor) -> torch.Tensor:
+    """WavLM's README pattern: one clip per `extract_features` call (layer-normalised first when `normalize`)."""
+    frames = []
+    with torch.no_grad():
+        for clip in audio:
+            clip = clip.unsqueeze(0)
+            if embedder.encoder.config.normalize:
+                clip = torch.nn.functional.layer_norm(clip, clip.shape)
+            with embedder_autocast(embedder, audio.device):
+                frames.append(embedder.encoder(clip).float())
+    return torch.cat(frames)
+
+
+def embedder_autocast(embedder, device: torch.device):
+    from contextlib import nullcontext
+
+    dtype = {"fp32": None, "bf16": torch.bfloat16}[embedder.precision]
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def measure_wavlm(device: torch.device, precision: str, args) -> dict:
+    """WavLM (released Base shape, random weights) against its official one-clip-per-call pattern."""
+    on_cpu = device.type == "cpu"
+    clips, seconds = (args.cpu_clips, args.cpu_seconds) if on_cpu else (args.clips, args.seconds)
+    torch.manual_seed(0)
+    model = WavLMEmbedder(WavLM(WAVLM_BASE), name="wavlm-base", precision=precision).to(device)
+    generator = torch.Generator().manual_seed(0)
+    audio = (0.1 * torch.randn(clips, int(seconds * model.sample_rate), generator=generator)).to(device)
+    scene_s, scene = median_seconds(lambda: model.scene_embeddings(audio), device, args.repeats)
+    stamp_s, _ = median_seconds(lambda: model.timestamp_embeddings(audio), device, args.repeats)
+    row = {"device": str(device), "precision": precision, "model": "wavlm (base shape)", "clips": clips,
+           "seconds": seconds, "scene_x_realtime": clips * seconds / scene_s,
+           "timestamp_x_realtime": clips * seconds / stamp_s, "timestamp_path": "native 20-ms frames"}  # fmt: skip
+    if not args.no_naive and seconds <= 16.0:  # beyond one window the official call attends over the whole clip
+        official_s, official = median_seconds(lambda: official_wavlm_call(model, audio), device, args.repeats)
+        row["naive_max_abs_diff"] = (official.mean(dim=1) - scene).abs().max().item()
+        row["naive_scene_x_realtime"] = row["naive_timestamp_x_realtime"] = clips * seconds / official_s
+        row["scene_speedup_vs_naive"] = row["scene_x_realtime"] / row["naive_scene_x_realtime"]
+        row["timestamp_speedup_vs_naive"] = row["timestamp_x_realtime"] / row["naive_timestamp_x_realtime"]
+    return row
+
+
 # Encoder-zoo families outside the log-mel registry specs: name -> measure(device, precision, args).
-ZOO = {"beats": measure_beats}
+ZOO = {"beats": measure_beats, "wavlm": measure_wavlm}
 
 
 def compare_with_official(rows: list[dict], reference: dict | None) -> None:
@@ -313,13 +361,6 @@ def device_name(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    os.replace(partial, path)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -365,7 +406,7 @@ def main(argv=None) -> int:
     if args.json:
         devices = {str(d): device_name(d) for d, _, _ in configs}
         payload = {"torch": torch.__version__, "devices": devices, "args": vars(args), "rows": rows}
-        write_json_atomic(args.json, payload)
+        atomic_write_text(args.json, json.dumps(payload, indent=1, default=str) + "\n")
     return 0
 
 

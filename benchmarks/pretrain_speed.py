@@ -34,13 +34,25 @@ ENCODERS = {
     "audiontt2022-d3072": {"arch": "audiontt2022", "d": 3072},
     "cvt": {"arch": "cvt"},
 }
-# BEATs objectives train their own transformer (options, not an EncoderConfig) on 128-bin Kaldi fbank crops.
-BEATS_ENCODERS = {
-    "beats-4x192": {"layers": 4, "dim": 192, "heads": 4, "ffn": 768, "predictor_layers": 1},
-    "beats-12x768": {},
+# Encoders of the model zoo, trained only by their own objectives (settings of the objective's options).
+ZOO_ENCODERS = {
+    "atst-small": ({"atst_clip", "atst_frame"}, {"embed_dim": 384, "depth": 12, "num_heads": 6}),
+    "atst-4x192": ({"atst_clip", "atst_frame"}, {"embed_dim": 192, "depth": 4, "num_heads": 3}),
+    # BEATs reads 128-bin Kaldi fbank crops (FBANK_ENCODERS).
+    "beats-4x192": ({"beats"}, {"layers": 4, "dim": 192, "heads": 4, "ffn": 768, "predictor_layers": 1}),
+    "beats-12x768": ({"beats"}, {}),
 }
-# beats_tokenizer needs a trained teacher file, so it has no synthetic row.
-CONV_OBJECTIVES = tuple(o for o in OBJECTIVES if not o.startswith("beats"))
+FBANK_ENCODERS = ("beats-4x192", "beats-12x768")
+# Objectives without a synthetic row: beats_tokenizer needs a trained teacher file.
+NO_SYNTHETIC_ROW = {"beats_tokenizer"}
+
+
+def compatible(objective: str, encoder: str) -> bool:
+    """Log-mel encoders go with the objectives of `config.encoder`, zoo encoders with their own objectives."""
+    zoo = {o for objectives, _ in ZOO_ENCODERS.values() for o in objectives} | NO_SYNTHETIC_ROW
+    if encoder in ZOO_ENCODERS:
+        return objective in ZOO_ENCODERS[encoder][0]
+    return encoder in ENCODERS and objective not in zoo
 
 
 def sync(device: str) -> None:
@@ -80,19 +92,21 @@ class RandomCrops:
 def measure_step(objective: str, encoder: str, batch: int, steps: int, device: str, dtype: str, expander: int) -> dict:
     from hear_ssl.config import EncoderConfig
     from hear_ssl.pretrain.config import PretrainConfig
+    from hear_ssl.pretrain.objectives import objective_class
     from hear_ssl.pretrain.objectives.base import ObjectiveData
     from hear_ssl.pretrain.state import TrainState, train_step
 
-    beats = encoder in BEATS_ENCODERS
+    zoo = encoder in ZOO_ENCODERS
     config = PretrainConfig(
-        objective=objective, encoder=EncoderConfig(**ENCODERS.get(encoder, {})), batch_size=batch, dtype=dtype,
+        objective=objective, encoder=EncoderConfig() if zoo else EncoderConfig(**ENCODERS[encoder]),
+        options=ZOO_ENCODERS[encoder][1] if zoo else {}, batch_size=batch, dtype=dtype,
         expander_dims=(expander,) * 3, features="torch", mixup_memory=min(2048, 4 * batch), device=device,
-        options=BEATS_ENCODERS[encoder] if beats else {}, crop_frames=96,
     )  # fmt: skip
-    # BEATs crops are raw Kaldi fbank (around 15 +- 6.6), 128 bins.
-    crops = RandomCrops(max(4 * batch, 256), n_mels=128 if beats else 64, frames=config.crop_frames)
-    if beats:
-        crops.data = crops.data * 1.3 + 17
+    fbank = encoder in FBANK_ENCODERS
+    frames = objective_class(objective).crop_frames(config)
+    crops = RandomCrops(max(4 * batch, 256), n_mels=128 if fbank else 64, frames=frames)
+    if fbank:
+        crops.data = crops.data * 1.3 + 17  # raw Kaldi fbank levels (BEATs normalises with mean 15.4, std 6.6)
     torch.manual_seed(0)
     state = TrainState.create(config, ObjectiveData(crops, device=device, norm_mean=-2.0, norm_std=5.0))
     state.objective.prepare(ObjectiveData(crops, device=device))
@@ -156,8 +170,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--expander", type=int, default=4096, help="Barlow Twins / VICReg expander width")
-    parser.add_argument("--objectives", default=",".join(CONV_OBJECTIVES))
-    parser.add_argument("--encoders", default=",".join(ENCODERS))
+    parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    parser.add_argument("--encoders", default=",".join([*ENCODERS, *ZOO_ENCODERS]))
     parser.add_argument("--pairs", help="OBJECTIVE:ENCODER,... instead of every objective x encoder")
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--one", nargs=2, metavar=("OBJECTIVE", "ENCODER"), help=argparse.SUPPRESS)
@@ -172,12 +186,11 @@ def main(argv=None) -> int:
     if args.pairs:
         pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     else:
-        pairs = [(o, e) for e in args.encoders.split(",") for o in args.objectives.split(",")]
-        pairs += [("beats", e) for e in BEATS_ENCODERS]
-    known = {**ENCODERS, **BEATS_ENCODERS}
+        pairs = [(o, e) for e in args.encoders.split(",") for o in args.objectives.split(",") if compatible(o, e)]
+    known = {**ENCODERS, **ZOO_ENCODERS}
     unknown = sorted({e for _, e in pairs if e not in known} | {o for o, _ in pairs if o not in OBJECTIVES})
     if unknown:
-        raise SystemExit(f"unknown objective or encoder {unknown}; objectives {OBJECTIVES}, encoders {list(ENCODERS)}")
+        raise SystemExit(f"unknown objective or encoder {unknown}; objectives {OBJECTIVES}, encoders {list(known)}")
     rows = []
     for objective, encoder in pairs:
         cmd = [sys.executable, __file__, "--one", objective, encoder, "--device", device, "--dtype", args.dtype,

@@ -20,17 +20,22 @@ The format, per task folder `<out>/`:
 - `profile.embeddings.json`, and the `.done.embeddings` sentinel, written last.
 """
 
+from __future__ import annotations
+
 import json
 import pickle
 import random
 import shutil
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import soundfile as sf
 import torch
 from tqdm.auto import tqdm
+
+from hear_ssl.io import choose_device
 
 from .jsonio import write_json
 
@@ -63,15 +68,15 @@ class HearModel:
     model : torch.nn.Module or tf.Module
         What `module.load_model(...)` returned.
     device : str, optional
-        For torch models; defaults to CUDA when available, as heareval does.
+        For torch models: "auto" (the default: CUDA when available, as heareval does), "cpu", "cuda[:N]".
     """
 
-    def __init__(self, module, model, device=None):
+    def __init__(self, module: ModuleType, model, device: str | torch.device | None = None):
         self.module = module
         self.model = model
         if isinstance(model, torch.nn.Module):
             self.kind = "torch"
-            self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self.device = choose_device(device or "auto")
             self.model.to(self.device)
         else:
             self.kind = "tf"

@@ -37,8 +37,10 @@ DEFAULT_MODEL = "atst-frame-base"  # only names the family's main model: nothing
 def read_atst_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Encoder state dict and hyper-parameters of a local file. Never unpickles code."""
     if path.suffix == ".safetensors":
-        state, _ = read_checkpoint(path)
-        return state, {}
+        # hear-ssl's own exports (`hear-ssl export`) name the head count and view length in their metadata.
+        state, config = read_checkpoint(path)
+        hparams = {k: config[k] for k in ("num_heads", "train_len") if isinstance(config, dict) and k in config}
+        return state, hparams
     try:
         # The older format pickles its argparse Namespace; that class only holds attributes.
         with torch.serialization.safe_globals([argparse.Namespace]):

@@ -24,12 +24,15 @@ from typing import Protocol
 
 from .atst_config import ATSTArchitecture, ATSTProcessing
 from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
+from .decar_config import DECARConfig, DECARProcessing
+from .delores_config import DeLoResConfig, DeLoResProcessing
 from .tempo_config import TempoProcessing, TempoTCNConfig
+from .wavlm_config import WAVLM_BASE, WAVLM_LARGE, WavLMProcessing
 
 # Key layouts a weights file can have. "official": the authors' release as published (usually a bare
 # state dict; its processing comes from the registry). "hear-ssl": safetensors written by `hear-ssl
 # export`, carrying its configs in the metadata.
-FORMATS = ("official", "hear-ssl")
+FORMATS = ("official", "hear-ssl", "transformers")  # "transformers": a Hugging Face transformers snapshot
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -360,6 +363,63 @@ _LOGMEL_WEIGHTS = [
 ]
 
 # --------------------------------------------------------------------------------------------------
+# WavLM (`hear_ssl/wavlm.py`): the official `{'cfg','model'}` releases and the transformers snapshots on the
+# Hub. Neither source publishes sizes or sha256, and the Hub commits could not be looked up here, so the Hub
+# entries give the repository to download from by hand (unpinned) rather than a pinned `HubFile`.
+
+WAVLM_README = "https://github.com/microsoft/unilm/tree/master/wavlm#pre-trained-models"
+WAVLM_LICENSE = "MIT (microsoft/unilm repository licence); no separate terms stated for the weights"
+WAVLM_HUB_LICENSE = "not declared in the Hub card metadata (checked for base, base+); see the model card"
+
+_WAVLM_ARCHITECTURES = [
+    Architecture(
+        "wavlm-base", "wavlm", WAVLM_BASE, "official", "WavLM Base (Chen et al. 2022), LibriSpeech 960 h"
+    ),
+    Architecture(
+        "wavlm-base-plus", "wavlm", WAVLM_BASE, "official",
+        "WavLM Base+, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
+    ),
+    Architecture(
+        "wavlm-large", "wavlm", WAVLM_LARGE, "official",
+        "WavLM Large, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
+    ),
+]  # fmt: skip
+
+
+def _wavlm_weights(architecture: str, official_file: str, hub_repo: str, normalize: bool) -> list[Weights]:
+    processing = WavLMProcessing(normalize)
+    official = Weights(
+        architecture=architecture,
+        tag="official",
+        format="official",
+        license=WAVLM_LICENSE,
+        redistributable=False,
+        processing=processing,
+        description="authors' {'cfg','model'} checkpoint (Azure blob / Google Drive links in the README)",
+        filename=official_file,
+        url=WAVLM_README,
+    )
+    hub = Weights(
+        architecture=architecture,
+        tag="hf",
+        format="transformers",
+        license=WAVLM_HUB_LICENSE,
+        redistributable=False,
+        processing=processing,
+        description=f"{hub_repo} transformers snapshot (config.json + pytorch_model.bin); revision not pinned",
+        filename="pytorch_model.bin",
+        url=f"https://huggingface.co/{hub_repo}",
+    )
+    return [official, hub]
+
+
+_WAVLM_WEIGHTS = [
+    *_wavlm_weights("wavlm-base", "WavLM-Base.pt", "microsoft/wavlm-base", normalize=False),
+    *_wavlm_weights("wavlm-base-plus", "WavLM-Base+.pt", "microsoft/wavlm-base-plus", normalize=False),
+    *_wavlm_weights("wavlm-large", "WavLM-Large.pt", "microsoft/wavlm-large", normalize=True),
+]
+
+# --------------------------------------------------------------------------------------------------
 # BEATs (`hear_ssl/beats.py`): Microsoft's releases, linked from microsoft/unilm `beats/README.md` (@ 768a3c8).
 # Every iteration is the same network (BEATS_BASE); its file carries that config as `cfg`. Each has the
 # pre-trained model and two AudioSet-2M fine-tuned checkpoints (527 classes, a `predictor` and a `label_dict`).
@@ -507,14 +567,73 @@ _TEMPO_WEIGHTS = [
     ),
 ]
 
+# DeLoRes-S / -M (LAPE, `hear_ssl/delores.py`) and DECAR (`hear_ssl/decar.py`). Their authors publish no
+# weights (and no licence), so the only tag is "user": a checkpoint the user trained with the official code,
+# in its official layout.
+
+_USER_WEIGHTS_LICENSE = "user-provided; none published (the authors' repositories have no licence file)"
+
+_DELORES_ARCHITECTURES = [
+    Architecture(
+        "delores-s", "delores", DeLoResConfig("delores-s"), "user",
+        "DeLoRes-S (LAPE), Barlow-Twins-style decorrelation on AudioNTT2020 d=2048 (Ghosh et al. 2022)",
+    ),
+    Architecture(
+        "delores-m", "delores", DeLoResConfig("delores-m"), "user",
+        "DeLoRes-M (LAPE), MoCo + per-layer decorrelation on AudioNTT2020 d=2048 (Ghosh et al. 2022)",
+    ),
+]  # fmt: skip
+_DELORES_WEIGHTS = [
+    Weights(
+        architecture=name,
+        tag="user",
+        format="official",
+        license=_USER_WEIGHTS_LICENSE,
+        redistributable=False,
+        processing=DeLoResProcessing(),
+        description=f"user-provided; none published. A LAPE upstream Lightning .ckpt (state_dict with {layout}) "
+        "or a bare AudioNTT2020Task6 state dict (features_1..3.*, fc.*)",
+    )
+    for name, layout in (("delores-s", "encoder.encoder.*"), ("delores-m", "encoder_q.encoder.*"))
+]
+_DECAR_ARCHITECTURES = [
+    Architecture(
+        "decar", "decar", DECARConfig(), "user",
+        "DECAR, DeepCluster on EfficientNet-B0 (1 channel), 1280-d pooled embedding (Ghosh et al. 2022)",
+    ),
+]  # fmt: skip
+_DECAR_WEIGHTS = [
+    Weights(
+        architecture="decar",
+        tag="user",
+        format="official",
+        license=_USER_WEIGHTS_LICENSE,
+        redistributable=False,
+        processing=DECARProcessing(),
+        description="user-provided; none published. A DECAR upstream checkpoint {'epoch', 'state_dict', "
+        "'optimizer'} with model_efficient.module.* keys (or without module.), or a bare EfficientNet-B0 state dict",
+    ),
+]
+
 # One block per family; a new family appends its own two lists here (see docs/models.md).
 _ARCHITECTURE_TABLE: list[Architecture] = [
     *_LOGMEL_ARCHITECTURES,
     *_BEATS_ARCHITECTURES,
     *_ATST_ARCHITECTURES,
     *_TEMPO_ARCHITECTURES,
+    *_DELORES_ARCHITECTURES,
+    *_DECAR_ARCHITECTURES,
+    *_WAVLM_ARCHITECTURES,
 ]
-_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS, *_ATST_WEIGHTS, *_TEMPO_WEIGHTS, *_BEATS_WEIGHTS]
+_WEIGHTS_TABLE: list[Weights] = [
+    *_LOGMEL_WEIGHTS,
+    *_ATST_WEIGHTS,
+    *_TEMPO_WEIGHTS,
+    *_DELORES_WEIGHTS,
+    *_DECAR_WEIGHTS,
+    *_BEATS_WEIGHTS,
+    *_WAVLM_WEIGHTS,
+]
 
 
 def _index():

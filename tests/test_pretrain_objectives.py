@@ -26,7 +26,11 @@ TINY = dict(
     feature_hidden=8, batch_size=4, crop_frames=32, mixup_memory=8, max_steps=4, progress=False, seed=1,
 )  # fmt: skip
 TINY_BEATS = dict(layers=1, dim=64, heads=4, ffn=128, predictor_layers=1, quant_n=16, quant_dim=8)
-TINY_OPTIONS: dict[str, dict] = {"beats": TINY_BEATS}
+TINY_OPTIONS: dict[str, dict] = {
+    "atst_clip": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "view_frames": 32},
+    "atst_frame": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "mask_block": 2},
+    "beats": TINY_BEATS,
+}
 
 
 def tiny_beats_teacher() -> str:
@@ -53,7 +57,8 @@ def tiny_config(objective: str, **overrides) -> PretrainConfig:
 
 
 def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:
-    crops = load_benchmark("pretrain_speed").RandomCrops(24, frames=config.crop_frames)
+    frames = objective_class(config.objective).crop_frames(config)  # ATST's objectives set their own
+    crops = load_benchmark("pretrain_speed").RandomCrops(24, frames=frames)
     torch.manual_seed(0)
     data = ObjectiveData(crops, norm_mean=-2.0, norm_std=5.0)
     state = TrainState.create(config, data)

@@ -33,7 +33,28 @@ BARLOW_TWINS = ["--objective", "barlow_twins", "--arch", "audiontt2022", "--d", 
 VICREG = ["--objective", "vicreg", "--arch", "audiontt2020", "--d", "32", "--expander-dims", "32", "32"]
 HYBRID = ["--objective", "hybrid", "--arch", "cvt", "--cvt-dims", "8,16,32", "--cvt-heads", "1,1,1",
           "--features", "torch", "--feature-hidden", "16", "--proj-hidden", "32", "--proj-dim", "16"]  # fmt: skip
+# ATST: 2 blocks x 96 wide; crops of 1.6 s (the corpus files are 0.3-4 s), ATST-Clip views of 1 s.
+ATST = ["--proj-hidden", "32", "--proj-dim", "16"]
+ATST_CLIP = [
+    "--objective",
+    "atst_clip",
+    "--atst-clip-embed-dim",
+    "96",
+    "--atst-clip-depth",
+    "2",
+    "--atst-clip-num-heads",
+    "4",
+    "--atst-clip-crop-frames",
+    "160",
+    "--atst-clip-view-frames",
+    "100",
+    *ATST,
+]
+ATST_FRAME = ["--objective", "atst_frame", "--atst-frame-embed-dim", "96", "--atst-frame-depth", "2",
+              "--atst-frame-num-heads", "4", "--atst-frame-crop-frames", "160", *ATST]  # fmt: skip
 OBJECTIVES = {
+    "atst_clip": (ATST_CLIP, "atst"),
+    "atst_frame": (ATST_FRAME, "atst"),
     "byol": (BYOL, "byol_a"),
     "barlow_twins": (BARLOW_TWINS, "barlow_twins"),
     "vicreg": (VICREG, "byol_a"),
@@ -76,7 +97,10 @@ def checkpoint_step(out_dir: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("objective", list(OBJECTIVES))
+# The transformer objectives take about a minute each on a shared CPU: slow (CI and `make test` run them).
+@pytest.mark.parametrize(
+    "objective", [pytest.param(o, marks=pytest.mark.slow) if o.startswith("atst") else o for o in OBJECTIVES]
+)
 def test_kill_resume_matches_uninterrupted_run_and_exports(objective, corpus, tmp_path):
     audio, cache = corpus
     args, module_name = OBJECTIVES[objective]

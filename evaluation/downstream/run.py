@@ -10,17 +10,19 @@ way: `test.predicted-scores.json`, `<test fold>.predictions.pkl` per split, `pre
 plus `prediction-grid.json`, every grid point's validation result (heareval prints it to its log).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import pickle
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..jsonio import write_text_atomic
+from hear_ssl.io import atomic_open, atomic_write_text, choose_device
+
 from .data import load_task
 from .grids import DEFAULT_GRID_POINTS, sample_grid_points
 from .mlp import StackedMLP
@@ -33,22 +35,17 @@ DONE_FILE = "prediction-done.json"
 GRID_FILE = "prediction-grid.json"
 
 
-def default_device():
-    """CUDA when available (as heareval picks `--gpus`), else the CPU."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def run_task(
-    embeddings_dir,
-    grid="default",
-    grid_points=DEFAULT_GRID_POINTS,
-    device=None,
-    seed=42,
-    precision="fp32",
-    write=True,
-    progress=True,
-):
-    """Train, select and test downstream models on one task, as heareval does, much faster.
+    embeddings_dir: str | os.PathLike,
+    grid: str | dict = "default",
+    grid_points: int = DEFAULT_GRID_POINTS,
+    device: str | torch.device | None = None,
+    seed: int = 42,
+    precision: str = "fp32",
+    write: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Train, select and test downstream models on one task, as heareval does, all grid points batched.
 
     Parameters
     ----------
@@ -60,7 +57,7 @@ def run_task(
         How many grid configurations to sample (heareval's `--grid-points`, default 8), drawn exactly
         as heareval draws them.
     device : str or torch.device, optional
-        Default: CUDA if available, else CPU.
+        "auto" (the default: CUDA if available, else CPU), "cpu", "cuda" or "cuda:N".
     seed : int
         Seeds weight initialisation and dropout (heareval's grid sampling always uses its seed 42).
     precision : {"fp32", "bf16"}
@@ -78,7 +75,7 @@ def run_task(
         tasks only); the chosen `hparams` and event `postprocessing`; `score_mode`; `embedding_path`.
     """
     start = time.time()
-    device = torch.device(device or default_device())
+    device = choose_device(device or "auto")
     path = Path(embeddings_dir)
     task = load_task(path)
     scorer = Scorer(task.metadata, task.labels)
@@ -115,7 +112,7 @@ def run_task(
     if write:
         for key, value in predictions.items():
             _write_pickle(path / f"{key}.predictions.pkl", value)
-        write_text_atomic(path / SCORES_FILE, json.dumps(results, indent=4))
+        atomic_write_text(path / SCORES_FILE, json.dumps(results, indent=4))
         grid_summary = [
             {
                 "rank": ranked.index(i) + 1,
@@ -127,7 +124,7 @@ def run_task(
             }
             for i, r in enumerate(grid_results)
         ]
-        write_text_atomic(path / GRID_FILE, json.dumps(grid_summary, indent=4))
+        atomic_write_text(path / GRID_FILE, json.dumps(grid_summary, indent=4))
         done = {
             "time": time.time() - start,
             "embedding_path": str(path),
@@ -140,7 +137,7 @@ def run_task(
             "precision": precision,
             "seed": seed,
         }
-        write_text_atomic(path / DONE_FILE, json.dumps(done, indent=4))
+        atomic_write_text(path / DONE_FILE, json.dumps(done, indent=4))
     return results
 
 
@@ -192,27 +189,21 @@ def hparams_to_json(conf):
     return {k: v if isinstance(v, (str, float, int)) else str(v) for k, v in conf.items()}
 
 
-def _write_pickle(path, value):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(value, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_pickle(path: Path, value: object) -> None:
+    with atomic_open(path, "wb") as f:
+        pickle.dump(value, f)
 
 
 def run_predictions(
-    embed_task_dir,
-    lightning_dir=None,
-    grid="default",
-    grid_points=DEFAULT_GRID_POINTS,
-    gpus=None,
-    keep_logs=False,
-    precision="fp32",
-    progress=False,
-):
+    embed_task_dir: str | os.PathLike,
+    lightning_dir: str | os.PathLike | None = None,
+    grid: str = "default",
+    grid_points: int = DEFAULT_GRID_POINTS,
+    gpus: list[int] | None = None,
+    keep_logs: bool = False,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> dict:
     """The harness's prediction-backend signature (see `hear_ssl.evaluation.worker.BACKENDS`) around `run_task`.
 
     `lightning_dir` and `keep_logs` exist for heareval's backend and are unused here (nothing is

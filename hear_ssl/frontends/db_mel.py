@@ -10,6 +10,8 @@ norm None), then `AmplitudeToDB(stype="power", top_db=80)` with the peak taken p
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -53,7 +55,25 @@ class DbMelSpectrogram(nn.Module):
             self.mel.frames(padded, first, min(first + self.chunk_frames, total)).clamp_min(AMIN).log10()
             for first in range(0, total, self.chunk_frames)
         ]
-        db = 10.0 * torch.cat(pieces, dim=-1)
-        # top_db: the floor follows each clip's own peak, never the batch's.
-        db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - TOP_DB)
-        return ((db - DB_MIN) / (DB_MAX - DB_MIN) * 2.0 - 1.0).unsqueeze(1)
+        return scale_db(10.0 * torch.cat(pieces, dim=-1).unsqueeze(1))
+
+
+def scale_db(db: torch.Tensor) -> torch.Tensor:
+    """(B, 1, F, T) power mel in dB -> ATST's input: floored 80 dB below each clip's own peak, min-max scaled.
+
+    The floor follows each clip's peak, never the batch's. Inference (`DbMelSpectrogram`) and pretraining
+    (`db_mel_from_log_mel`) both end here.
+    """
+    db = torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - TOP_DB)
+    return (db - DB_MIN) / (DB_MAX - DB_MIN) * 2.0 - 1.0
+
+
+def db_mel_from_log_mel(log_mel: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 64, T) crops of the pretraining cache -> ATST's input, each crop floored at its own peak.
+
+    The cache holds ln(mel + eps) of `hear_ssl.audio` with the default `FrontEndConfig`, which is ATST's mel
+    (16 kHz, n_fft = win = 1024, hop 160, 64 HTK bands 60-7800 Hz, power 2), so 10 log10 is a rescaling. The
+    only difference from `DbMelSpectrogram`: the cache's floor eps = 1.19e-7 (-69.2 dB) instead of
+    torchaudio's 1e-10, which matters only in crops whose peak is below +10.8 dB.
+    """
+    return scale_db(log_mel * (10.0 / math.log(10.0)))

@@ -120,10 +120,25 @@ class _ATSTBase(nn.Module):
             return torch.full((mel.shape[0],), mel.shape[3], dtype=torch.long, device=mel.device)
         return torch.as_tensor(length, device=mel.device).long().clamp(max=mel.shape[3])
 
-    def _run_blocks(self, mel: torch.Tensor, length: torch.Tensor | None, final_norm: nn.LayerNorm, n: int):
-        """Outputs of the last `n` blocks, each through `final_norm`: list of (B, [1 +] tokens, D); patch counts."""
+    def _run_blocks(
+        self,
+        mel: torch.Tensor,
+        length: torch.Tensor | None,
+        final_norm: nn.LayerNorm,
+        n: int,
+        token_mask: torch.Tensor | None = None,
+    ):
+        """Outputs of the last `n` blocks, each through `final_norm`: list of (B, [1 +] tokens, D); patch counts.
+
+        `token_mask` (B, tokens) bool replaces those patch embeddings by `mask_embed` before the positional
+        embedding is added (official `prepare_tokens`; ATST-Frame pretraining).
+        """
         length = self._check(mel, length)
         x = self.patch_embed(mel)
+        if token_mask is not None:
+            if token_mask.shape != x.shape[:2]:
+                raise ValueError(f"token_mask must have shape {tuple(x.shape[:2])}, got {tuple(token_mask.shape)}")
+            x = torch.where(token_mask[..., None], self.mask_embed.to(x.dtype), x)
         patches = self.patch_embed.num_tokens(length, mel.shape[2])
         tokens = x.shape[1]
         if self.has_cls:
@@ -185,10 +200,12 @@ class ATSTFrame(_ATSTBase):
         self.norm_frame = nn.LayerNorm(config.embed_dim, eps=config.norm_eps)
 
     def intermediate_layers(
-        self, mel: torch.Tensor, length: torch.Tensor | None = None, n: int = 1
+        self, mel: torch.Tensor, length: torch.Tensor | None = None, n: int = 1, token_mask: torch.Tensor | None = None
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """`norm_frame` outputs of the last `n` blocks, each (B, T // 4, D); and each row's patch count (B,)."""
-        return self._run_blocks(mel, length, self.norm_frame, n)
+        """`norm_frame` outputs of the last `n` blocks, each (B, T // 4, D); and each row's patch count (B,).
+
+        `token_mask` (B, T // 4) bool: tokens the student sees as `mask_embed` (pretraining only)."""
+        return self._run_blocks(mel, length, self.norm_frame, n, token_mask)
 
     def frame_embeddings(self, mel: torch.Tensor, length: torch.Tensor | None = None, n: int = 1) -> torch.Tensor:
         """(B, T // 4, n D): the last n blocks concatenated per 40-ms token (official `scene=False`)."""
@@ -199,9 +216,11 @@ class ATSTFrame(_ATSTBase):
         outputs, patches = self.intermediate_layers(mel, length, n)
         return torch.cat([masked_mean(out, patches) for out in outputs], dim=-1)
 
-    def forward(self, mel: torch.Tensor, length: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T // 4, D): the last block's frame representation."""
-        return self.frame_embeddings(mel, length, 1)
+    def forward(
+        self, mel: torch.Tensor, length: torch.Tensor | None = None, token_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T // 4, D): the last block's frame representation (`token_mask` as in `intermediate_layers`)."""
+        return self.intermediate_layers(mel, length, 1, token_mask)[0][0]
 
 
 ENCODERS = {"clip": ATSTClip, "frame": ATSTFrame}

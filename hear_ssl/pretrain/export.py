@@ -54,11 +54,8 @@ def matching_architectures(encoder: EncoderConfig, framing: FramingConfig, objec
 
     Families named after an objective (`barlow_twins`, `hybrid`) are preferred for weights trained with it.
     """
-    names = [
-        name
-        for name in registry.available_models()
-        if registry.get_architecture(name).config == registry.LogMelEncoder(encoder, framing)
-    ]
+    wanted = registry.LogMelEncoder(encoder, framing)
+    names = [name for name in registry.available_models() if registry.get_architecture(name).config == wanted]
     return sorted(names, key=lambda name: registry.get_architecture(name).family != objective)
 
 
@@ -67,14 +64,12 @@ def hear_module_for(encoder: EncoderConfig, framing: FramingConfig, objective: s
     exact = matching_architectures(encoder, framing, objective)
     if exact:
         return registry.get_architecture(exact[0]).module
-    kinds = [
-        registry.get_architecture(name)
-        for name in registry.available_models()
-        # Other families (ATST) also have an `encoder` config, without an `arch`.
-        if getattr(getattr(registry.get_architecture(name).config, "encoder", None), "arch", None) == encoder.arch
+    same_kind = [
+        arch
+        for arch in map(registry.get_architecture, registry.available_models())
+        if isinstance(arch.config, registry.LogMelEncoder) and arch.config.encoder.arch == encoder.arch
     ]
-    kinds.sort(key=lambda arch: arch.family != objective)
-    return kinds[0].module
+    return min(same_kind, key=lambda arch: arch.family != objective).module
 
 
 def write_weights(
@@ -156,12 +151,17 @@ def export_checkpoint(
         options = config.objective_options
         name = name or f"hear-ssl-{config.objective.replace('_', '-')}-{options.layers}x{options.dim}"
         return export_official(checkpoint, checkpoint_path, config, kind, out_path, name)
+    zoo = kind.zoo_export(config)
+    if zoo is not None:
+        name = name or zoo.name
     name = name or default_name(config)
     out_path = Path(out_path) if out_path else checkpoint_path.parent / f"{name}.safetensors"
     if out_path.suffix != ".safetensors":
         raise ValueError(f"export path must end in .safetensors, got {out_path}")
 
     state = encoder_state(checkpoint, which)
+    if zoo is not None:
+        return export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path, name, which, dtype)
     encoder = build_encoder(config.encoder)
     encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
     norm = NormConfig(mode="fixed", mean=float(checkpoint["norm"]["mean"]), std=float(checkpoint["norm"]["std"]))
@@ -210,6 +210,55 @@ def export_official(checkpoint: dict, checkpoint_path: Path, config, kind, out_p
     ]  # fmt: skip
     atomic_write_text(card, "\n".join(lines) + "\n")
     return ExportResult(out_path, card, digest, out_path.stat().st_size, name, {"cfg": payload["cfg"]}, training)
+
+
+def export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path, name, which, dtype) -> ExportResult:
+    """`export_checkpoint` for an encoder of the model zoo (e.g. ATST): its own config in the metadata, loaded
+    by `zoo.module`, which reads the file like one of the family's official checkpoints."""
+    zoo.encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
+    model_config = {**zoo.model_config, "name": name}
+    training = {
+        "objective": config.objective,
+        "step": checkpoint["step"],
+        "samples_seen": checkpoint["step"] * config.batch_size * config.grad_accum * checkpoint["world_size"],
+        "network": which,
+        "corpus": checkpoint.get("corpus", {}),
+    }
+    digest = write_weights(out_path, state, model_config, training, dtype)
+    log_path = checkpoint_path.parent / LOG
+    rows = read_log(log_path) if log_path.exists() else []
+    first, last = (rows[0], rows[-1]) if rows else ({}, {})
+    params = sum(p.numel() for p in zoo.encoder.parameters())
+    batch = config.batch_size * config.grad_accum * checkpoint["world_size"]
+    lines = [
+        f"# {name}",
+        "",
+        "Self-supervised audio encoder trained with hear-ssl's pretraining engine (`hear-ssl pretrain`).",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        f"| file | `{out_path.name}` |",
+        f"| sha256 | `{digest}` |",
+        f"| size | {out_path.stat().st_size:,} bytes |",
+        f"| objective | {config.objective} |",
+        f"| encoder | {zoo.description}, {params:,} parameters |",
+        f"| exported network | {which} |",
+        f"| steps | {checkpoint['step']:,} x batch {batch} = {training['samples_seen']:,} crops |",
+        f"| loss | {first.get('loss', '?')} at step {first.get('step', '?')} -> {last.get('loss', '?')} at step "
+        f"{last.get('step', '?')} |",
+        "",
+        f'Load it with `{zoo.module}.load_model("{out_path.name}")`; the metadata key `hear_ssl_config` carries '
+        "the encoder's settings.",
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps({k: v for k, v in config.to_dict().items() if k not in ("progress",)}, indent=1, default=str),
+        "```",
+    ]
+    card = out_path.with_suffix(".md")
+    atomic_write_text(card, "\n".join(lines) + "\n")
+    return ExportResult(out_path, card, digest, out_path.stat().st_size, name, model_config, training)
 
 
 def corpus_sources(config: PretrainConfig) -> dict | None:
@@ -314,19 +363,16 @@ def registry_entry(result: ExportResult, repo_id: str, revision: str) -> str:
     framing = FramingConfig.from_dict(config["framing"])
     objective = result.training.get("objective", "")
     matches = matching_architectures(encoder, framing, objective)
+    architecture = matches[0] if matches else result.name.lower().replace("_", "-")
+    tag = "hub" if f"{architecture}.hear-ssl" in registry.available_weights() else "hear-ssl"
     lines = []
-    if matches:
-        architecture = matches[0]
-    else:
-        architecture = result.name.lower().replace("_", "-")
+    if not matches:
         family = hear_module_for(encoder, framing, objective).removeprefix("hear_ssl.")
         lines += [
             "# No registered architecture has this encoder; add one to _ARCHITECTURE_TABLE:",
             f"Architecture({architecture!r}, {family!r}, LogMelEncoder(EncoderConfig(**{config['encoder']!r}), "
-            f"FramingConfig(**{config['framing']!r})), 'hub', {result.name!r})",
+            f"FramingConfig(**{config['framing']!r})), {tag!r}, {result.name!r})",
         ]
-    taken = set(registry.available_weights(architecture)) if matches else set()
-    tag = "hear-ssl" if f"{architecture}.hear-ssl" not in taken else "hub"
     description = f"{objective}, {result.training.get('step', '?')} steps ({result.name})"
     lines += [
         "# Add to _WEIGHTS_TABLE (fill in the licence; change the tag if you like):",

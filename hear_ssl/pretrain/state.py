@@ -97,11 +97,7 @@ class TrainState:
         device_type = "cuda" if device.startswith("cuda") else "cpu"
         # Loss scaling is only needed for float16; bfloat16 has float32's range.
         scaler = torch.amp.GradScaler(device_type, enabled=autocast_dtype(config, device) == torch.float16)
-        augment = BYOLAugment(
-            memory_size=config.mixup_memory, mixup_ratio=config.mixup_ratio, fader_gain=config.fader_gain,
-            freq_scale=config.crop_freq_scale, time_scale=config.crop_time_scale,
-            seed=config.seed * 1000 + context.rank,
-        )  # fmt: skip
+        augment = objective.new_augment(config, seed=config.seed * 1000 + context.rank)
         norm = {"mean": data.norm_mean, "std": data.norm_std}
         return cls(config, device, context, objective, objective, optimizer, scheduler, scaler, augment, data.crops,
                    norm, corpus or {})  # fmt: skip

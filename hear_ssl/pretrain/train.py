@@ -96,7 +96,7 @@ def _pretrain(config: PretrainConfig, device: str, context) -> Path:
     torch.manual_seed(config.seed + context.rank)
     kind = objective_class(config.objective)
     crops = LogMelCrops(
-        cache_dir, config.crop_frames, config.seed, jitter=kind.jitter_crops(config), rank=context.rank,
+        cache_dir, kind.crop_frames(config), config.seed, jitter=kind.jitter_crops(config), rank=context.rank,
         world_size=context.world_size, max_segments_per_file=config.max_segments_per_file,
     )  # fmt: skip
     data = ObjectiveData(crops, cache_dir, context, device, stats.mean, stats.std)

@@ -145,6 +145,21 @@ class BYOLAugment(nn.Module):
             x = x + (ends[:, :1] + (ends[:, 1:] - ends[:, :1]) * ramp)[:, None, None, :]
         return x
 
+    def generator_on(self, device) -> torch.Generator:
+        """The checkpointed generator, on `device`: objectives draw their other random choices (crop offsets,
+        masks) from it too, so one saved state makes them all resume exactly."""
+        return self._generator(device)
+
+    @torch.no_grad()
+    def view(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, F, T) -> one augmented view (mixup with the memory, resize crop, fader); memory unchanged."""
+        return self._one_view(x, self._generator(x.device))
+
+    @torch.no_grad()
+    def remember(self, x: torch.Tensor) -> None:
+        """Add a batch (B, 1, F, T) to the mixup memory."""
+        self._remember(x)
+
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 1, F, T) normalised log-mels -> two independently augmented views of the same shape.

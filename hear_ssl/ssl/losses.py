@@ -138,3 +138,22 @@ def hybrid_loss(ssl_loss: torch.Tensor, feature_loss: torch.Tensor, feature_weig
     the same segment from its embedding.
     """
     return ssl_loss + feature_weight * feature_loss
+
+
+def cross_view_cosine_loss(
+    prediction_1: torch.Tensor, prediction_2: torch.Tensor, target_1: torch.Tensor, target_2: torch.Tensor
+) -> torch.Tensor:
+    """ATST's loss: the mean of 2 - 2 cos over both directions (view 1 predicts view 2's target and back).
+
+    Parameters
+    ----------
+    prediction_1, prediction_2 : Tensor (N, P)
+        Student predictions of views 1 and 2 (CLS tokens for ATST-Clip, masked frames for ATST-Frame).
+    target_1, target_2 : Tensor (N, P)
+        Teacher projections of the same rows (detached here).
+
+    Returns
+    -------
+    Scalar float32 tensor in [0, 4]; unlike `byol_loss` the two directions are averaged, not summed.
+    """
+    return 0.5 * (cosine_regression(prediction_1, target_2).mean() + cosine_regression(prediction_2, target_1).mean())

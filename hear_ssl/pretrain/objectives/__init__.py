@@ -19,6 +19,8 @@ REGISTRY = {
     "barlow_twins": "barlow_twins:BarlowTwins",
     "vicreg": "vicreg:VICReg",
     "hybrid": "hybrid:Hybrid",
+    "atst_clip": "atst_clip:ATSTClip",
+    "atst_frame": "atst_frame:ATSTFrame",
     "beats": "beats:BEATsMaskedLabels",
     "beats_tokenizer": "beats_tokenizer:BEATsTokenizerTraining",
 }

@@ -55,6 +55,24 @@ class ObjectiveData:
 
 
 @dataclass
+class ZooExport:
+    """An encoder of the model zoo as `hear-ssl export` writes it.
+
+    encoder : a fresh encoder the exported state dict must load into (strictly).
+    model_config : stored under `hear_ssl_config` in the safetensors metadata, read by `module`'s `load_model`.
+    module : the HEAR module that loads the file, e.g. "hear_ssl.atst".
+    name : the default model name.
+    description : one line for the model card.
+    """
+
+    encoder: nn.Module
+    model_config: dict
+    module: str
+    name: str
+    description: str
+
+
+@dataclass
 class Batch:
     """One micro-batch: raw log-mel crops (B, 1, F, T), the same standardised, and their segment ids (B,)."""
 
@@ -89,6 +107,26 @@ class Objective(nn.Module):
     def jitter_crops(cls, config: PretrainConfig) -> bool:
         """Whether crops start anywhere in their segment (False: fixed crops with precomputed targets)."""
         return True
+
+    @classmethod
+    def crop_frames(cls, config: PretrainConfig) -> int:
+        """Frames per crop the sampler draws (ATST's objectives set their own, much longer crops)."""
+        return config.crop_frames
+
+    @classmethod
+    def new_augment(cls, config: PretrainConfig, seed: int) -> BYOLAugment:
+        """The run's augmenter, whose generator and mixup memory the checkpoint saves (BYOL-A's by default)."""
+        from ...ssl.augment import BYOLAugment
+
+        return BYOLAugment(
+            memory_size=config.mixup_memory, mixup_ratio=config.mixup_ratio, fader_gain=config.fader_gain,
+            freq_scale=config.crop_freq_scale, time_scale=config.crop_time_scale, seed=seed,
+        )  # fmt: skip
+
+    @classmethod
+    def zoo_export(cls, config: PretrainConfig) -> ZooExport | None:
+        """How `hear-ssl export` writes an encoder of the model zoo (None: the log-mel encoders of `config.encoder`)."""
+        return None
 
     # -- the target network ---------------------------------------------------------------------------
     @property
