@@ -38,12 +38,18 @@ ENCODERS = {
 ZOO_ENCODERS = {
     "atst-small": ({"atst_clip", "atst_frame"}, {"embed_dim": 384, "depth": 12, "num_heads": 6}),
     "atst-4x192": ({"atst_clip", "atst_frame"}, {"embed_dim": 192, "depth": 4, "num_heads": 3}),
+    # BEATs reads 128-bin Kaldi fbank crops (FBANK_ENCODERS).
+    "beats-4x192": ({"beats"}, {"layers": 4, "dim": 192, "heads": 4, "ffn": 768, "predictor_layers": 1}),
+    "beats-12x768": ({"beats"}, {}),
 }
+FBANK_ENCODERS = ("beats-4x192", "beats-12x768")
+# Objectives without a synthetic row: beats_tokenizer needs a trained teacher file.
+NO_SYNTHETIC_ROW = {"beats_tokenizer"}
 
 
 def compatible(objective: str, encoder: str) -> bool:
     """Log-mel encoders go with the objectives of `config.encoder`, zoo encoders with their own objectives."""
-    zoo = {o for objectives, _ in ZOO_ENCODERS.values() for o in objectives}
+    zoo = {o for objectives, _ in ZOO_ENCODERS.values() for o in objectives} | NO_SYNTHETIC_ROW
     if encoder in ZOO_ENCODERS:
         return objective in ZOO_ENCODERS[encoder][0]
     return encoder in ENCODERS and objective not in zoo
@@ -96,7 +102,11 @@ def measure_step(objective: str, encoder: str, batch: int, steps: int, device: s
         options=ZOO_ENCODERS[encoder][1] if zoo else {}, batch_size=batch, dtype=dtype,
         expander_dims=(expander,) * 3, features="torch", mixup_memory=min(2048, 4 * batch), device=device,
     )  # fmt: skip
-    crops = RandomCrops(max(4 * batch, 256), frames=objective_class(objective).crop_frames(config))
+    fbank = encoder in FBANK_ENCODERS
+    frames = objective_class(objective).crop_frames(config)
+    crops = RandomCrops(max(4 * batch, 256), n_mels=128 if fbank else 64, frames=frames)
+    if fbank:
+        crops.data = crops.data * 1.3 + 17  # raw Kaldi fbank levels (BEATs normalises with mean 15.4, std 6.6)
     torch.manual_seed(0)
     state = TrainState.create(config, ObjectiveData(crops, device=device, norm_mean=-2.0, norm_std=5.0))
     state.objective.prepare(ObjectiveData(crops, device=device))

@@ -4,6 +4,7 @@ parameter it owns learns, its checkpoint round-trips through `TrainState`, and i
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import fields
 
 import pytest
@@ -24,14 +25,35 @@ TINY = dict(
     encoder=EncoderConfig(arch="audiontt2020", d=16), proj_hidden=16, proj_dim=8, expander_dims=(16, 16),
     feature_hidden=8, batch_size=4, crop_frames=32, mixup_memory=8, max_steps=4, progress=False, seed=1,
 )  # fmt: skip
+TINY_BEATS = dict(layers=1, dim=64, heads=4, ffn=128, predictor_layers=1, quant_n=16, quant_dim=8)
 TINY_OPTIONS: dict[str, dict] = {
     "atst_clip": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "view_frames": 32},
     "atst_frame": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "mask_block": 2},
+    "beats": TINY_BEATS,
 }
 
 
+def tiny_beats_teacher() -> str:
+    """A random tiny BEATs in the official layout, the teacher the tokenizer objective distils (written once)."""
+    import tempfile
+    from pathlib import Path
+
+    from hear_ssl.models.beats import BEATs
+    from hear_ssl.pretrain.objectives.beats import beats_encoder_config
+
+    path = Path(tempfile.gettempdir()) / f"hear-ssl-tiny-beats-teacher-{os.getpid()}.pt"
+    if not path.exists():
+        config = beats_encoder_config(1, 64, 4, 128)
+        torch.save({"cfg": config.to_cfg(), "model": BEATs(config).state_dict()}, path)
+    return str(path)
+
+
 def tiny_config(objective: str, **overrides) -> PretrainConfig:
-    return PretrainConfig(objective=objective, options=TINY_OPTIONS.get(objective, {}), **{**TINY, **overrides})
+    options = TINY_OPTIONS.get(objective, {})
+    if objective == "beats_tokenizer":
+        options = {**TINY_BEATS, "estimator_layers": 1, "teacher": tiny_beats_teacher()}
+        options = {k: v for k, v in options.items() if k != "predictor_layers"}
+    return PretrainConfig(objective=objective, options=options, **{**TINY, **overrides})
 
 
 def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:

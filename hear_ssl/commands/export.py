@@ -5,6 +5,8 @@
 
 The file loads with the HEAR module of its architecture, e.g. `hear_ssl.byol_a.load_model(PATH)`. After an
 upload the command prints the registry entry (repo, pinned commit, sha256) to add to `hear_ssl/registry.py`.
+BEATs runs export the official `{'cfg', 'model'}` .pt instead (`hear_ssl.beats.load_model(PATH)`; a tokenizer
+run's file is the next iteration's `--tokenizer`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="ckpt.pt written by `hear-ssl pretrain`")
-    parser.add_argument("--out", type=Path, help="output .safetensors path (default beside the checkpoint)")
+    parser.add_argument(
+        "--out", type=Path, help="output .safetensors path (.pt for BEATs; default beside the checkpoint)"
+    )
     parser.add_argument("--name", help="model name stored in the file and card")
     parser.add_argument("--network", choices=("online", "target"), default="online", help="which encoder to export")
     parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")

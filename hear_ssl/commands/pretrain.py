@@ -94,6 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         for name, kind, several, metadata in flags:
             flag = f"--{objective}-{name}".replace("_", "-")
             _add(group, flag, f"{objective}.{name}", kind, several, metadata, getattr(option_defaults, name))
+            if metadata.get("alias"):  # a short name for a setting used on every run of it (--tokenizer, --teacher)
+                _add(group, metadata["alias"], f"{objective}.{name}", kind, several, metadata, None)
     parser.add_argument("--prepare-only", action="store_true", help="build the log-mel cache and stop")
     parser.add_argument("--no-export", action="store_true", help="do not export the encoder at the end")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

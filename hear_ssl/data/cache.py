@@ -93,8 +93,9 @@ def build_logmel_cache(
         Audio files (any format soundfile reads), decoded to 16 kHz mono.
     cache_dir : str or Path
         Output folder; created if missing.
-    frontend_config : FrontEndConfig
-        The front-end the model will use at inference (the same `LogMelSpectrogram` code runs here).
+    frontend_config : FrontEndConfig or KaldiFbankCacheConfig
+        The front-end the model will use at inference (the same `LogMelSpectrogram`, or for BEATs the same
+        `KaldiFbank`, code runs here).
     shard_hours : float
         Approximate audio per shard (0.5 h of 64 mels is about 23 MB).
     min_seconds : float
@@ -131,7 +132,13 @@ def build_logmel_cache(
             "skipped": [],
             "complete": False,
         }
-    frontend = LogMelSpectrogram(frontend_config)
+    kaldi = getattr(frontend_config, "kind", "logmel") == "kaldi_fbank"
+    if kaldi:  # BEATs' input: the same Kaldi fbank code as its HEAR module
+        from ..frontends.kaldi_fbank import KaldiFbank, fbank_of_waveform
+
+        frontend = KaldiFbank()
+    else:
+        frontend = LogMelSpectrogram(frontend_config)
     shard_frames = int(shard_hours * 3600 * SAMPLE_RATE / frontend_config.hop_length)
 
     pending, pending_frames, pending_entries, pending_skipped = [], 0, [], []
@@ -169,7 +176,7 @@ def build_logmel_cache(
         if len(waveform) < min_seconds * SAMPLE_RATE:
             pending_skipped.append({"path": str(path), "reason": f"shorter than {min_seconds} s"})
             continue
-        mel = logmel_of_waveform(waveform, frontend)
+        mel = fbank_of_waveform(waveform, CHUNK_FRAMES, frontend) if kaldi else logmel_of_waveform(waveform, frontend)
         mel64 = torch.from_numpy(mel).double()
         total += torch.stack([mel64.sum(), mel64.square().sum()])
         pending_entries.append({"path": str(path), "offset": pending_frames, "frames": mel.shape[1]})

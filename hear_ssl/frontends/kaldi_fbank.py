@@ -13,7 +13,9 @@ Every frame depends only on its own 400 samples, so a clip can be cut into frame
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -118,3 +120,43 @@ def normalise_beats_fbank(fbank: torch.Tensor, processing: BEATsFbank = BEATS_FB
     The factor 2 on the std is BEATs' own (`BEATs.preprocess`).
     """
     return (fbank - processing.mean) / (2 * processing.std)
+
+
+@dataclass(frozen=True)
+class KaldiFbankCacheConfig:
+    """The Kaldi fbank as a shard-cache front-end (`hear_ssl.data.cache.build_logmel_cache`).
+
+    The cache stores the raw log fbank, (n_mels, frames) per file; training crops go through
+    `normalise_beats_fbank` exactly as `hear_ssl.beats` does at inference. The Kaldi settings are this module's
+    constants; the fields are what the cache manifest records and reads back.
+    """
+
+    kind: str = "kaldi_fbank"
+    sample_rate: int = SAMPLE_RATE
+    n_mels: int = NUM_MEL_BINS
+    hop_length: int = FRAME_SHIFT
+    win_length: int = FRAME_LENGTH
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+KALDI_FBANK_CACHE = KaldiFbankCacheConfig()
+
+
+def fbank_of_waveform(waveform: np.ndarray, chunk_frames: int, frontend: KaldiFbank | None = None) -> np.ndarray:
+    """(N,) float32 16-kHz waveform -> (128, num_frames(N)) log fbank, in chunks of `chunk_frames` frames.
+
+    Frames are independent (snip edges), so the chunks give exactly the whole-file fbank.
+    """
+    frontend = frontend or KaldiFbank()
+    total = num_frames(len(waveform))
+    if total == 0:
+        raise ValueError(f"{len(waveform)} samples give no Kaldi frame (at least {FRAME_LENGTH} are needed)")
+    audio = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+    out = []
+    with torch.no_grad():
+        for first in range(0, total, chunk_frames):
+            start, stop = frame_sample_span(first, min(first + chunk_frames, total))
+            out.append(frontend(audio[None, start:stop])[0].T.numpy())
+    return np.concatenate(out, axis=1)

@@ -16,7 +16,7 @@ import torch
 
 from .. import registry
 from ..config import EncoderConfig, FramingConfig, NormConfig
-from ..io import atomic_path, atomic_write_text, sha256_file
+from ..io import atomic_path, atomic_torch_save, atomic_write_text, sha256_file
 from ..models import build_encoder
 from ..weights import CONFIG_METADATA_KEY
 from .checkpoint import LOG, load_checkpoint, read_log
@@ -146,7 +146,12 @@ def export_checkpoint(
         raise FileNotFoundError(f"checkpoint not found: {checkpoint_path}")
     checkpoint = load_checkpoint(checkpoint_path)
     config = PretrainConfig.from_dict(checkpoint["config"])
-    zoo = objective_class(config.objective).zoo_export(config)
+    kind = objective_class(config.objective)
+    if hasattr(kind, "export_payload"):  # BEATs: the official {'cfg', 'model'} layout its loaders read
+        options = config.objective_options
+        name = name or f"hear-ssl-{config.objective.replace('_', '-')}-{options.layers}x{options.dim}"
+        return export_official(checkpoint, checkpoint_path, config, kind, out_path, name)
+    zoo = kind.zoo_export(config)
     if zoo is not None:
         name = name or zoo.name
     name = name or default_name(config)
@@ -181,6 +186,30 @@ def export_checkpoint(
     text = model_card(name, config, checkpoint, model_config, training, encoder, out_path, digest, rows)
     atomic_write_text(card, text)
     return ExportResult(out_path, card, digest, out_path.stat().st_size, name, model_config, training)
+
+
+def export_official(checkpoint: dict, checkpoint_path: Path, config, kind, out_path, name: str) -> ExportResult:
+    """Write `kind.export_payload` (an official-layout `{'cfg', 'model'}` .pt, float32) and a short model card."""
+    out_path = Path(out_path) if out_path else checkpoint_path.parent / f"{name}.pt"
+    if out_path.suffix != ".pt":
+        raise ValueError(f"{config.objective} exports the official {{'cfg', 'model'}} .pt layout; got {out_path}")
+    payload = kind.export_payload(checkpoint, config.objective_options)
+    atomic_torch_save(payload, out_path)
+    digest = sha256_file(out_path)
+    training = {"objective": config.objective, "step": checkpoint["step"], "network": "online",
+                "corpus": checkpoint.get("corpus", {})}  # fmt: skip
+    loader = "hear_ssl.beats.load_model" if config.objective == "beats" else "--objective beats --tokenizer"
+    card = out_path.with_suffix(".md")
+    lines = [
+        f"# {name}", "",
+        f"Trained with `hear-ssl pretrain --objective {config.objective}`; {checkpoint['step']:,} steps "
+        f"x batch {config.batch_size * config.grad_accum * checkpoint['world_size']}.", "",
+        f"- file `{out_path.name}`, sha256 `{digest}`, {out_path.stat().st_size:,} bytes",
+        "- layout: official BEATs `{'cfg', 'model'}` (microsoft/unilm `beats/`)", f"- use with: `{loader}`", "",
+        "```json", json.dumps(payload["cfg"], indent=1), "```",
+    ]  # fmt: skip
+    atomic_write_text(card, "\n".join(lines) + "\n")
+    return ExportResult(out_path, card, digest, out_path.stat().st_size, name, {"cfg": payload["cfg"]}, training)
 
 
 def export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path, name, which, dtype) -> ExportResult:

@@ -38,6 +38,7 @@ __all__ = ["ensure_cache", "lr_factor", "pretrain"]
 def ensure_cache(config: PretrainConfig, context, out_dir: Path) -> Path:
     """The log-mel cache for this run, built by rank 0 if it is missing or unfinished."""
     cache_dir = Path(config.cache_dir) if config.cache_dir else out_dir / "logmel-cache"
+    frontend = objective_class(config.objective).cache_frontend(config)
     manifest_path = cache_dir / "manifest.json"
     if context.is_master:
         finished = False
@@ -50,13 +51,13 @@ def ensure_cache(config: PretrainConfig, context, out_dir: Path) -> Path:
         if not finished:
             if not config.data:
                 raise ValueError(f"no finished log-mel cache at {cache_dir}; pass --data DIR|LIST to build it")
-            build_logmel_cache(resolve_audio_files(config.data), cache_dir, config.frontend, progress=config.progress)
+            build_logmel_cache(resolve_audio_files(config.data), cache_dir, frontend, progress=config.progress)
     barrier(context)
     cached_frontend = read_manifest(cache_dir)["frontend"]
-    if cached_frontend != config.frontend.to_dict():
+    if cached_frontend != frontend.to_dict():
         raise ValueError(
             f"the cache at {cache_dir} was built with front-end {cached_frontend}, but this run uses "
-            f"{config.frontend.to_dict()}; use another --cache-dir"
+            f"{frontend.to_dict()}; use another --cache-dir"
         )
     return cache_dir
 

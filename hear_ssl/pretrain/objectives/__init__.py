@@ -21,6 +21,8 @@ REGISTRY = {
     "hybrid": "hybrid:Hybrid",
     "atst_clip": "atst_clip:ATSTClip",
     "atst_frame": "atst_frame:ATSTFrame",
+    "beats": "beats:BEATsMaskedLabels",
+    "beats_tokenizer": "beats_tokenizer:BEATsTokenizerTraining",
 }
 OBJECTIVES = tuple(REGISTRY)
 

@@ -99,6 +99,11 @@ class Objective(nn.Module):
         return build_encoder(self.config.encoder)
 
     @classmethod
+    def cache_frontend(cls, config: PretrainConfig):
+        """The front-end the run's crop cache is built with (BEATs: the Kaldi fbank, whatever `config.frontend`)."""
+        return config.frontend
+
+    @classmethod
     def jitter_crops(cls, config: PretrainConfig) -> bool:
         """Whether crops start anywhere in their segment (False: fixed crops with precomputed targets)."""
         return True
