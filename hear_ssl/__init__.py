@@ -7,14 +7,17 @@ frames, timestamps = byol_a.get_timestamp_embeddings(audio, model)
 """
 
 from .hear import get_scene_embeddings, get_timestamp_embeddings, load_model
-from .registry import available_models, get_spec
+from .registry import available_models, available_weights, get_architecture, get_spec, get_weights
 from .version import __version__
 
 __all__ = [
     "__version__",
     "available_models",
+    "available_weights",
+    "get_architecture",
     "get_scene_embeddings",
     "get_spec",
     "get_timestamp_embeddings",
+    "get_weights",
     "load_model",
 ]

@@ -1,14 +1,17 @@
 """The HEAR API on top of the registry: `load_model`, `get_scene_embeddings`, `get_timestamp_embeddings`.
 
-Each HEAR module (`hear_ssl.byol_a`, `byol_s`, `hybrid`, `barlow_twins`) binds these to its family of
-registry entries. heareval passes `--model-options` JSON as keyword arguments to `load_model`, so every
-choice (model_name, precision, ...) is a keyword.
+Each log-mel HEAR module (`hear_ssl.byol_a`, `byol_s`, `hybrid`, `barlow_twins`) binds `load_family_model`
+to its family of registry architectures (`Architecture.family`); `load_model` here serves any registered
+name by handing over to its family's module. heareval passes `--model-options` JSON as keyword arguments
+to `load_model`, so every choice (model_name, precision, ...) is a keyword.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -16,50 +19,137 @@ import torch
 from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
 from .embedder import AudioEmbedder
 from .models import build_encoder
-from .registry import ModelSpec, get_spec
-from .weights import CheckpointError, load_state, read_checkpoint, resolve_checkpoint, shapes_match, verify_official
+from .registry import (
+    ModelSpec,
+    available_models,
+    available_weights,
+    get_architecture,
+    get_spec,
+    get_weights,
+    split_name,
+)
+from .weights import CheckpointError, load_state, read_checkpoint, resolve_weights, shapes_match, verify_sha256
+
+# The parts of a hear-ssl file's embedded config, and the dataclass each is rebuilt with.
+CONFIG_PARTS = {"encoder": EncoderConfig, "frontend": FrontEndConfig, "norm": NormConfig, "framing": FramingConfig}
 
 
-def load_model(
-    model_file_path: str | os.PathLike = "",
-    model_name: str | None = None,
-    *,
-    candidates: Sequence[str] | None = None,
-    default: str | None = None,
-    **options,
-) -> AudioEmbedder:
-    """Build a model and load its weights.
+def load_model(model_file_path: str | os.PathLike = "", model_name: str | None = None, **options):
+    """Any registered model: hands over to the HEAR module of its family (`hear_ssl.<family>.load_model`).
 
     Parameters
     ----------
     model_file_path : str or Path
-        "" for the bundled default, `hf://owner/repo/file[@revision]` for a Hub file, or a local `.pth`
-        (state dict) / `.safetensors` checkpoint.
+        "" for the entry's own weights (Hub, then bundled), `hf://owner/repo/file[@revision]`, or a local file.
+    model_name : str
+        `architecture` (its default weights) or `architecture.tag`; see `hear_ssl.available_models()` and
+        `hear_ssl.available_weights()`.
+    **options
+        Passed to the family's `load_model`.
+    """
+    if model_name is None:
+        raise ValueError(
+            "pass model_name (see hear_ssl.available_models()), or load through a HEAR module such as "
+            "hear_ssl.byol_a, which infers the variant from the checkpoint"
+        )
+    module = importlib.import_module(get_architecture(model_name).module)
+    return module.load_model(model_file_path, model_name, **options)
+
+
+def load_family_model(
+    model_file_path: str | os.PathLike = "",
+    model_name: str | None = None,
+    *,
+    family: str,
+    default: str,
+    **options,
+) -> AudioEmbedder:
+    """Build a log-mel model of `hear_ssl.<family>` and load its weights (what the four modules call).
+
+    Parameters
+    ----------
+    model_file_path : str or Path
+        "" for the weights entry's own file (Hub at its pinned commit, then bundled), `hf://owner/repo/file
+        [@revision]` for a Hub file, or a local `.pth` (state dict) / `.safetensors` checkpoint.
     model_name : str, optional
-        A registry name (`hear_ssl.available_models()`). When omitted and a checkpoint is given, the
-        variant is inferred from the checkpoint's tensor shapes among `candidates`.
+        `architecture` or `architecture.tag` served by this family. Without a tag the architecture's
+        default weights are meant; with a path and no name, the architecture is inferred from the file.
+    family : str
+        The HEAR module's family (`hear_ssl.<family>`); `default` is its default architecture.
     **options
         Engine options: `precision` ("fp32", "bf16", "fp16"), `compile` (torch.compile the encoder),
         `batch_seconds` and `chunk_seconds` (memory bounds), `serab_compat` (bool, per-input-normalised
         models only).
     """
-    candidates = list(candidates) if candidates else ([model_name] if model_name else [])
-    if model_name is not None and candidates and model_name not in candidates:
-        raise ValueError(f"model_name {model_name!r} is not served by this module; choose one of {candidates}")
-    name = model_name or default or (candidates[0] if candidates else None)
-    if name is None:
-        raise ValueError("pass model_name (see hear_ssl.available_models())")
-    spec = get_spec(name)
-    path = resolve_checkpoint(model_file_path, spec)
-    verify_official(path, spec)
-    state, file_config = read_checkpoint(path)
-    if model_name is None and len(candidates) > 1:
-        spec = closest_candidate(file_config, candidates) if file_config else infer_variant(state, candidates, path)
-    if file_config is not None:
-        spec = spec_from_file_config(spec, file_config)
+    served = available_models(family)
+    if model_name is not None and get_architecture(model_name).family != family:
+        raise ValueError(
+            f"model_name {model_name!r} is not served by this module (hear_ssl.{family}); it is served by "
+            f"{get_architecture(model_name).module}. This module serves: {', '.join(served)}"
+        )
+    entry = get_weights(model_name or default)
+    resolved = resolve_weights(model_file_path, entry)
+    state, file_config = read_checkpoint(resolved.path)
+    tagged = model_name is not None and split_name(model_name)[1] is not None
+    if resolved.origin != "path" or tagged:
+        # The file is (or is declared to be) this entry's file: the entry is the truth, the file must agree.
+        if resolved.origin == "path":
+            verify_sha256(resolved.path, entry)
+        spec = get_spec(entry.name)
+        if file_config is not None:
+            check_file_agrees(spec, file_config, resolved.path)
+    else:
+        if model_name is None and len(served) > 1 and file_config:
+            name = closest_candidate(file_config, served)
+        elif model_name is None and len(served) > 1:
+            name = infer_variant(state, served, resolved.path)
+        else:
+            name = split_name(model_name or default)[0]
+        spec = user_file_spec(name, file_config, resolved.path, name_given=model_name is not None)
     model = make_embedder(spec, **options)
-    load_state(model.encoder, state, path, spec.name)
+    load_state(model.encoder, state, resolved.path, spec.name)
     return model.eval()
+
+
+def user_file_spec(architecture: str, file_config: dict | None, path, name_given: bool) -> ModelSpec:
+    """The configs for a user's own file of `architecture`.
+
+    A bare state dict (official key layout) is processed as the architecture's official release was; a
+    hear-ssl file's embedded configs win. A file of another encoder than the one named is an error.
+    """
+    entries = [get_weights(name) for name in available_weights(architecture)]
+    official = [e for e in entries if e.format == "official"]
+    entry = official[0] if file_config is None and official else get_weights(architecture)
+    # A known release under its published file name is checked even when its tag was not given.
+    for candidate in entries:
+        if candidate.filename == path.name:
+            verify_sha256(path, candidate)
+    base = replace(get_spec(entry.name), name=architecture, weights=None)
+    if file_config is None:
+        return base
+    updates = {key: cls.from_dict(file_config[key]) for key, cls in CONFIG_PARTS.items() if key in file_config}
+    found = updates.get("encoder", base.encoder)
+    if found.arch != base.encoder.arch or (name_given and found != base.encoder):
+        raise CheckpointError(
+            f"{path} holds a {describe_encoder(found)} but {architecture} is a {describe_encoder(base.encoder)}; "
+            "load it with the matching module / model_name (see hear_ssl.available_models())"
+        )
+    return replace(base, name=file_config.get("name", architecture), **updates)
+
+
+def check_file_agrees(spec: ModelSpec, file_config: dict, path) -> None:
+    """A file loaded as registry entry `spec.name` must embed the entry's configs (no silent override)."""
+    for key, cls in CONFIG_PARTS.items():
+        if key in file_config and cls.from_dict(file_config[key]) != getattr(spec, key):
+            raise CheckpointError(
+                f"{path} does not match the registry entry {spec.name}: its embedded {key} config is "
+                f"{file_config[key]} but the entry says {getattr(spec, key).to_dict()}. Load it without a tag "
+                f"(model_name={split_name(spec.name)[0]!r}) to use the file's own configs, or fix the entry."
+            )
+
+
+def describe_encoder(config: EncoderConfig) -> str:
+    return f"{config.arch} encoder" + ("" if config.arch == "cvt" else f" of width d={config.d}")
 
 
 def make_embedder(spec: ModelSpec, serab_compat: bool = False, **options) -> AudioEmbedder:
@@ -71,41 +161,19 @@ def make_embedder(spec: ModelSpec, serab_compat: bool = False, **options) -> Aud
     return AudioEmbedder(spec.name, spec.encoder, spec.frontend, norm, spec.framing, **options)
 
 
-def spec_from_file_config(spec: ModelSpec, config: dict) -> ModelSpec:
-    """hear-ssl checkpoints carry encoder / front-end / normalisation / framing configs: they win."""
-    from dataclasses import replace
-
-    parts = {
-        "encoder": EncoderConfig,
-        "frontend": FrontEndConfig,
-        "norm": NormConfig,
-        "framing": FramingConfig,
-    }
-    updates = {key: cls.from_dict(config[key]) for key, cls in parts.items() if key in config}
-    if "name" in config:
-        updates["name"] = config["name"]
-    if "encoder" in updates and updates["encoder"].arch != spec.encoder.arch:
-        raise CheckpointError(
-            f"checkpoint holds a {updates['encoder'].arch} encoder but {spec.name} is {spec.encoder.arch}; "
-            "load it with the matching module / model_name"
-        )
-    return replace(spec, **updates)
-
-
-def closest_candidate(config: dict, candidates: Sequence[str]) -> ModelSpec:
-    """The module entry a hear-ssl checkpoint belongs to: same architecture, same width if there is one."""
+def closest_candidate(config: dict, candidates: Sequence[str]) -> str:
+    """The architecture a hear-ssl checkpoint belongs to: same encoder kind, same width if there is one."""
     encoder = config.get("encoder", {})
-    specs = [get_spec(name) for name in candidates]
-    same_arch = [s for s in specs if s.encoder.arch == encoder.get("arch")] or specs
-    same_width = [s for s in same_arch if s.encoder.d == encoder.get("d")]
+    specs = {name: get_spec(name).encoder for name in candidates}
+    same_arch = [n for n, e in specs.items() if e.arch == encoder.get("arch")] or list(specs)
+    same_width = [n for n in same_arch if specs[n].d == encoder.get("d")]
     return (same_width or same_arch)[0]
 
 
-def infer_variant(state: dict, candidates: Sequence[str], path) -> ModelSpec:
+def infer_variant(state: dict, candidates: Sequence[str], path) -> str:
     for name in candidates:
-        spec = get_spec(name)
-        if shapes_match(build_encoder(spec.encoder), state):
-            return spec
+        if shapes_match(build_encoder(get_spec(name).encoder), state):
+            return name
     raise CheckpointError(
         f"{path} matches none of this module's models ({', '.join(candidates)}) by its tensor names and "
         "shapes; it belongs to another architecture or is not an encoder checkpoint"

@@ -1,46 +1,146 @@
-"""The model zoo: every named model hear-ssl knows, in one table.
+"""The model zoo: every architecture and every set of weights hear-ssl knows, in one table.
 
-A `ModelSpec` says how to build the model (encoder, front-end, normalisation, timestamp framing) and where
-its weights come from: the official checkpoint a user brings (file name, size and sha256 where the
-authors published them), a Hugging Face Hub repo, or a default bundled in `weights/`.
+Names are timm-style `architecture.tag`: `byol-a-2048` is a network (what the encoder is, which HEAR
+module serves it), `byol-a-2048.official` and `byol-a-2048.hear-ssl` are two sets of weights for it. A
+name without a tag means the architecture's `default_tag`.
+
+An `Architecture` is generic: `family` names the HEAR module `hear_ssl.<family>` that builds and serves
+it, and `config` is that family's own frozen config dataclass (the log-mel encoders below use
+`LogMelEncoder`; other families bring theirs). A `Weights` entry says where its file comes from (a URL
+the user downloads it from, a Hub repo at a pinned commit, or the `weights/` bundle), its key layout,
+licence, size, sha256, and the processing it was trained with (`processing`, the family's own dataclass
+too). `hear_ssl.weights.resolve_weights` turns an entry into a local file.
+
+Regenerate the model-zoo tables of docs/models.md after editing the table:
+
+    python -m hear_ssl.zoo_docs docs/models.md
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
 
-BYOLA_FRONTEND = FrontEndConfig(win_length=1024)
-SERAB_FRONTEND = FrontEndConfig(win_length=400)
-BYOLA_NORM = NormConfig(mode="fixed", mean=-5.4919195, std=5.0389895)
-SERAB_NORM = NormConfig(mode="per_input")
+# Key layouts a weights file can have. "official": the authors' release as published (usually a bare
+# state dict; its processing comes from the registry). "hear-ssl": safetensors written by `hear-ssl
+# export`, carrying its configs in the metadata.
+FORMATS = ("official", "hear-ssl")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class FamilyConfig(Protocol):
+    """What every `Architecture.config` offers the registry (for listings and the docs table)."""
+
+    @property
+    def embedding_size(self) -> int: ...
+
+    def num_parameters(self) -> int: ...
+
+    def describe(self) -> str: ...
+
+    def describe_timestamps(self) -> str: ...
+
+
+class Processing(Protocol):
+    """What every `Weights.processing` offers: a one-cell summary of the input pipeline it was trained with."""
+
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
-class OfficialCheckpoint:
-    """A published checkpoint users download themselves (none is redistributable by us)."""
+class HubFile:
+    """A file in a Hugging Face Hub model repository, pinned to one commit (a moved branch cannot change it).
 
-    filename: str
-    source: str
+    The path inside the repository is the entry's `Weights.filename`.
+    """
+
+    repo_id: str
+    revision: str
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", self.repo_id):
+            raise ValueError(f"Hub repo_id must be 'owner/name', got {self.repo_id!r}")
+        if not _COMMIT.fullmatch(self.revision):
+            raise ValueError(f"Hub revision must be a full 40-hex commit hash (pinned), got {self.revision!r}")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A network: `config` (the family's dataclass) says what it is, `family` which `hear_ssl.<family>` serves it."""
+
+    name: str
+    family: str
+    config: FamilyConfig
+    default_tag: str
+    description: str
+
+    def __post_init__(self):
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"architecture name {self.name!r}: lowercase letters, digits and '-' only")
+
+    @property
+    def module(self) -> str:
+        return f"hear_ssl.{self.family}"
+
+    @property
+    def embedding_size(self) -> int:
+        return self.config.embedding_size
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One set of weights for an architecture, and everything needed to find, trust and use its file.
+
+    A file is found, in order, on the Hub (`hub`), then in the bundle (`bundled`); `url` is where a user
+    downloads it by hand when neither applies (official releases we may not redistribute).
+    """
+
+    architecture: str
+    tag: str
+    format: str
     license: str
+    redistributable: bool
+    processing: Processing
+    description: str
+    filename: str | None = None
     num_bytes: int | None = None
     sha256: str | None = None
+    url: str | None = None
+    hub: HubFile | None = None
+    bundled: bool = False
+
+    def __post_init__(self):
+        if not _NAME.fullmatch(self.tag):
+            raise ValueError(f"weights tag {self.tag!r}: lowercase letters, digits and '-' only")
+        if self.format not in FORMATS:
+            raise ValueError(f"{self.name}: format must be one of {FORMATS}, got {self.format!r}")
+        if self.sha256 is not None and not _SHA256.fullmatch(self.sha256):
+            raise ValueError(f"{self.name}: sha256 must be 64 lowercase hex digits")
+        if (self.hub or self.bundled) and not (self.filename and self.sha256 and self.num_bytes):
+            raise ValueError(f"{self.name}: Hub and bundled weights need filename, num_bytes and sha256")
+        if self.bundled and not self.redistributable:
+            raise ValueError(f"{self.name}: weights that may not be redistributed cannot be bundled")
+
+    @property
+    def name(self) -> str:
+        return f"{self.architecture}.{self.tag}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The log-mel encoder family (BYOL-A, BYOL-S, hybrid CvT, Audio Barlow Twins: `hear_ssl/hear.py`).
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    description: str
+class LogMelEncoder:
+    """Family config of the log-mel encoders: the network and how its timestamp embeddings are framed."""
+
     encoder: EncoderConfig
-    frontend: FrontEndConfig = BYOLA_FRONTEND
-    norm: NormConfig = BYOLA_NORM
     framing: FramingConfig = field(default_factory=FramingConfig)
-    official: OfficialCheckpoint | None = None
-    # `hf://owner/repo/file[@revision]` of hear-ssl weights on the Hub, when published.
-    hub: str | None = None
-    # File name in `weights/` of the bundled default trained by hear-ssl's pretraining engine.
-    bundled: str | None = None
 
     @property
     def embedding_size(self) -> int:
@@ -48,101 +148,285 @@ class ModelSpec:
             return self.encoder.cvt_dims[-1] * self.encoder.n_mels // 16
         return self.encoder.d
 
+    def num_parameters(self) -> int:
+        import torch
 
-BYOLA_SOURCE = "https://github.com/nttcslab/byol-a (v1/pretrained_weights)"
-BYOLA2_SOURCE = "https://github.com/nttcslab/byol-a (v2/pretrained_weights)"
+        from .models import build_encoder
+
+        with torch.device("meta"):  # shapes only: no memory, no init cost
+            return sum(p.numel() for p in build_encoder(self.encoder).parameters())
+
+    def describe(self) -> str:
+        e = self.encoder
+        if e.arch == "cvt":
+            join = "/".join
+            return (
+                f"CvT, stages {join(map(str, e.cvt_dims))}, depth {join(map(str, e.cvt_depths))}, "
+                f"heads {join(map(str, e.cvt_heads))}"
+            )
+        return f"{ {'audiontt2020': 'AudioNTT2020', 'audiontt2022': 'AudioNTT2022'}[e.arch] }, d={e.d}"
+
+    def describe_timestamps(self) -> str:
+        f = self.framing
+        how = "pooled frames" if f.pool_frames else "window by window"
+        return f"{f.window_ms:g} ms / {f.hop_ms:g} ms, {how}"
+
+
+@dataclass(frozen=True)
+class LogMelProcessing:
+    """Processing the log-mel weights were trained with: front-end and normalisation."""
+
+    frontend: FrontEndConfig
+    norm: NormConfig
+
+    def describe(self) -> str:
+        fe, norm = self.frontend, self.norm
+        stats = f"fixed norm (mean {norm.mean:.8g}, std {norm.std:.8g})" if norm.mode == "fixed" else "per-input norm"
+        return f"log-mel n_fft {fe.n_fft}, win {fe.win_length}; {stats}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A log-mel model ready to build: architecture and weights resolved into the four configs."""
+
+    name: str
+    encoder: EncoderConfig
+    frontend: FrontEndConfig
+    norm: NormConfig
+    framing: FramingConfig
+    weights: Weights | None = None
+
+    @property
+    def embedding_size(self) -> int:
+        return LogMelEncoder(self.encoder, self.framing).embedding_size
+
+    @property
+    def bundled(self) -> str | None:
+        """File name in `weights/` when these weights ship with hear-ssl."""
+        return self.weights.filename if self.weights is not None and self.weights.bundled else None
+
+
+BYOLA_PROCESSING = LogMelProcessing(
+    FrontEndConfig(win_length=1024), NormConfig(mode="fixed", mean=-5.4919195, std=5.0389895)
+)
+SERAB_PROCESSING = LogMelProcessing(FrontEndConfig(win_length=400), NormConfig(mode="per_input"))
+# Our bundled defaults: BYOL-A front-end, statistics of the Debian corpus (weights/README.md).
+HEAR_SSL_PROCESSING = LogMelProcessing(
+    FrontEndConfig(win_length=1024), NormConfig(mode="fixed", mean=-1.8957760274132196, std=5.537358876472917)
+)
+WINDOW_BY_WINDOW = FramingConfig(window_ms=1000.0, hop_ms=50.0, pool_frames=False)
+
+BYOLA_URL = "https://github.com/nttcslab/byol-a/tree/master/v1/pretrained_weights"
+BYOLA2_URL = "https://github.com/nttcslab/byol-a/tree/master/v2/pretrained_weights"
+SERAB_URL = "https://github.com/GasserElbanna/serab-byols/tree/main/checkpoints"
 NTT_LICENSE = "NTT software evaluation license: internal evaluation only, no redistribution"
-SERAB_SOURCE = "https://github.com/GasserElbanna/serab-byols (checkpoints/)"
-SERAB_LICENSE = "serab-byols repository license (MIT code; weights trained on AudioSet speech subset)"
-
-_MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in [
-        ModelSpec(
-            name="byol-a-512",
-            description="BYOL-A v1, AudioNTT2020 d=512, AudioSet-pretrained (Niizumi et al. 2021)",
-            encoder=EncoderConfig(arch="audiontt2020", d=512),
-            official=OfficialCheckpoint(
-                filename="AudioNTT2020-BYOLA-64x96d512.pth",
-                source=BYOLA_SOURCE,
-                license=NTT_LICENSE,
-                num_bytes=2_410_576,
-                sha256="6cc64226318494f06ef41d7e5810be7d37abfd6490da45abdab48f188c5332e2",
-            ),
-        ),
-        ModelSpec(
-            name="byol-a-1024",
-            description="BYOL-A v1, AudioNTT2020 d=1024, AudioSet-pretrained",
-            encoder=EncoderConfig(arch="audiontt2020", d=1024),
-            official=OfficialCheckpoint("AudioNTT2020-BYOLA-64x96d1024.pth", BYOLA_SOURCE, NTT_LICENSE),
-        ),
-        ModelSpec(
-            name="byol-a-2048",
-            description="BYOL-A v1, AudioNTT2020 d=2048, AudioSet-pretrained",
-            encoder=EncoderConfig(arch="audiontt2020", d=2048),
-            official=OfficialCheckpoint("AudioNTT2020-BYOLA-64x96d2048.pth", BYOLA_SOURCE, NTT_LICENSE),
-            bundled="hear-ssl-byol-audiontt2020-d2048.safetensors",
-        ),
-        ModelSpec(
-            name="byol-a2-2048",
-            description="BYOL-A v2, AudioNTT2022 d=2048, AudioSet-pretrained (Niizumi et al. 2023)",
-            encoder=EncoderConfig(arch="audiontt2022", d=2048),
-            official=OfficialCheckpoint("AudioNTT2022-BYOLA-64x96d2048.pth", BYOLA2_SOURCE, NTT_LICENSE),
-        ),
-        ModelSpec(
-            name="byol-s",
-            description="BYOL-S, AudioNTT2020 d=2048 on speech (serab-byols, HEAR 2021 submission)",
-            encoder=EncoderConfig(arch="audiontt2020", d=2048),
-            frontend=SERAB_FRONTEND,
-            norm=SERAB_NORM,
-            official=OfficialCheckpoint(
-                filename="default2048_BYOLAs64x96-2105311814-e100-bs256-lr0003-rs42.pth",
-                source=SERAB_SOURCE,
-                license=SERAB_LICENSE,
-                num_bytes=21_297_232,
-                sha256="902dfff8ed4ed1546275b14eb2114901cbfc2c9efe737ce97c7aeb582b6057a4",
-            ),
-            bundled="hear-ssl-byol-audiontt2020-d2048.safetensors",
-        ),
-        ModelSpec(
-            name="byol-s-cvt",
-            description="Hybrid BYOL-S/CvT: BYOL + openSMILE-feature loss (serab-byols, HEAR 2021 submission)",
-            encoder=EncoderConfig(arch="cvt"),
-            frontend=SERAB_FRONTEND,
-            norm=SERAB_NORM,
-            # Attention spans the whole input, so each timestamp window is encoded on its own.
-            framing=FramingConfig(window_ms=1000.0, hop_ms=50.0, pool_frames=False),
-            official=OfficialCheckpoint(
-                filename="cvt_s1-d1-e64_s2-d1-e256_s3-d1-e512_BYOLAs64x96-osandbyolaloss6373-e100-bs256-lr0003-rs42.pth",
-                source=SERAB_SOURCE,
-                license=SERAB_LICENSE,
-            ),
-            bundled="hear-ssl-hybrid-cvt.safetensors",
-        ),
-        ModelSpec(
-            name="audio-barlow-twins",
-            description="Audio Barlow Twins, AudioNTT2022 d=3072 (Anton et al. 2023)",
-            encoder=EncoderConfig(arch="audiontt2022", d=3072),
-            frontend=FrontEndConfig(n_fft=1024, win_length=400),
-            norm=SERAB_NORM,
-            framing=FramingConfig(window_ms=950.0, hop_ms=50.0),
-            official=OfficialCheckpoint(
-                filename="(not published as a file; see the authors' repository)",
-                source="https://github.com/jonahanton/SSL_audio",
-                license="see the authors' repository",
-            ),
-            bundled="hear-ssl-barlow-twins-audiontt2022-d2048.safetensors",
-        ),
-    ]
-}
+SERAB_LICENSE = "MIT (the serab-byols repository license)"
+HEAR_SSL_LICENSE = "same open terms as hear-ssl (trained on GPL / CC-BY-SA audio, weights/README.md)"
 
 
-def available_models() -> list[str]:
-    return list(_MODELS)
+def _official_byola(d: int, num_bytes: int | None = None, sha256: str | None = None, v2: bool = False) -> Weights:
+    return Weights(
+        architecture=f"byol-a{'2' if v2 else ''}-{d}",
+        tag="official",
+        format="official",
+        license=NTT_LICENSE,
+        redistributable=False,
+        processing=BYOLA_PROCESSING,
+        description=f"BYOL-A v{'2' if v2 else '1'} authors' AudioSet weights",
+        filename=f"{'AudioNTT2022' if v2 else 'AudioNTT2020'}-BYOLA-64x96d{d}.pth",
+        num_bytes=num_bytes,
+        sha256=sha256,
+        url=BYOLA2_URL if v2 else BYOLA_URL,
+    )
+
+
+_LOGMEL_ARCHITECTURES = [
+    Architecture(
+        "byol-a-512", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=512)), "official",
+        "BYOL-A v1, AudioNTT2020 d=512 (Niizumi et al. 2021)",
+    ),
+    Architecture(
+        "byol-a-1024", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=1024)), "official",
+        "BYOL-A v1, AudioNTT2020 d=1024",
+    ),
+    Architecture(
+        "byol-a-2048", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=2048)), "hear-ssl",
+        "BYOL-A v1, AudioNTT2020 d=2048",
+    ),
+    Architecture(
+        "byol-a2-2048", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2022", d=2048)), "official",
+        "BYOL-A v2, AudioNTT2022 d=2048 (Niizumi et al. 2023)",
+    ),
+    Architecture(
+        "byol-s", "byol_s", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=2048)), "serab",
+        "BYOL-S, AudioNTT2020 d=2048 on speech (serab-byols, HEAR 2021 submission)",
+    ),
+    Architecture(
+        # Attention spans the whole input, so each timestamp window is encoded on its own.
+        "byol-s-cvt", "hybrid", LogMelEncoder(EncoderConfig(arch="cvt"), WINDOW_BY_WINDOW), "hear-ssl",
+        "Hybrid BYOL-S/CvT: BYOL + handcrafted-feature loss (serab-byols, HEAR 2021 submission)",
+    ),
+    Architecture(
+        "audio-barlow-twins", "barlow_twins",
+        LogMelEncoder(EncoderConfig(arch="audiontt2022", d=3072), FramingConfig(window_ms=950.0, hop_ms=50.0)),
+        "official", "Audio Barlow Twins, AudioNTT2022 d=3072 (Anton et al. 2023)",
+    ),
+    Architecture(
+        "audio-barlow-twins-2048", "barlow_twins", LogMelEncoder(EncoderConfig(arch="audiontt2022", d=2048)),
+        "hear-ssl", "Barlow Twins objective on AudioNTT2022 d=2048 (hear-ssl's bundled default)",
+    ),
+]  # fmt: skip
+
+_LOGMEL_WEIGHTS = [
+    _official_byola(512, 2_410_576, "6cc64226318494f06ef41d7e5810be7d37abfd6490da45abdab48f188c5332e2"),
+    _official_byola(1024),
+    _official_byola(2048),
+    Weights(
+        architecture="byol-a-2048",
+        tag="hear-ssl",
+        format="hear-ssl",
+        license=HEAR_SSL_LICENSE,
+        redistributable=True,
+        processing=HEAR_SSL_PROCESSING,
+        description="BYOL (BYOL-A recipe), 460 steps on the Debian corpus, EMA target",
+        filename="hear-ssl-byol-audiontt2020-d2048.safetensors",
+        num_bytes=10_647_456,
+        sha256="a61d9db570daf243eaa7b02791776b7411bb5f64294f35350efad3ca13994de7",
+        bundled=True,
+    ),
+    _official_byola(2048, v2=True),
+    Weights(
+        architecture="byol-s",
+        tag="serab",
+        format="official",
+        license=SERAB_LICENSE,
+        redistributable=True,
+        processing=SERAB_PROCESSING,
+        description="serab-byols BYOL-S, AudioSet speech subset",
+        filename="default2048_BYOLAs64x96-2105311814-e100-bs256-lr0003-rs42.pth",
+        num_bytes=21_297_232,
+        sha256="902dfff8ed4ed1546275b14eb2114901cbfc2c9efe737ce97c7aeb582b6057a4",
+        url=SERAB_URL,
+    ),
+    Weights(
+        architecture="byol-s-cvt",
+        tag="serab",
+        format="official",
+        license=SERAB_LICENSE,
+        redistributable=True,
+        processing=SERAB_PROCESSING,
+        description="serab-byols hybrid CvT (BYOL + openSMILE loss), AudioSet speech subset",
+        filename="cvt_s1-d1-e64_s2-d1-e256_s3-d1-e512_BYOLAs64x96-osandbyolaloss6373-e100-bs256-lr0003-rs42.pth",
+        url=SERAB_URL,
+    ),
+    Weights(
+        architecture="byol-s-cvt",
+        tag="hear-ssl",
+        format="hear-ssl",
+        license=HEAR_SSL_LICENSE,
+        redistributable=True,
+        processing=HEAR_SSL_PROCESSING,
+        description="hybrid BYOL + 333 handcrafted features (weight 5), 1,900 steps on the Debian corpus",
+        filename="hear-ssl-hybrid-cvt.safetensors",
+        num_bytes=10_042_168,
+        sha256="8dd939db8d5dacf62626964b45a764b0cb4d97779bb245837cb415fa20dcab44",
+        bundled=True,
+    ),
+    Weights(
+        architecture="audio-barlow-twins",
+        tag="official",
+        format="official",
+        license="see the authors' repository",
+        redistributable=False,
+        processing=LogMelProcessing(FrontEndConfig(n_fft=1024, win_length=400), NormConfig(mode="per_input")),
+        description="authors' weights (not published as a file)",
+        url="https://github.com/jonahanton/SSL_audio",
+    ),
+    Weights(
+        architecture="audio-barlow-twins-2048",
+        tag="hear-ssl",
+        format="hear-ssl",
+        license=HEAR_SSL_LICENSE,
+        redistributable=True,
+        processing=HEAR_SSL_PROCESSING,
+        description="Barlow Twins (lambda 5.1e-3), 2,600 steps on the Debian corpus",
+        filename="hear-ssl-barlow-twins-audiontt2022-d2048.safetensors",
+        num_bytes=8_473_272,
+        sha256="48a12857ef2b72f7f755bbfce7f099a9b0bb19e75652780ba56c2cd063efbc47",
+        bundled=True,
+    ),
+]
+
+# One block per family; a new family appends its own two lists here (see TEAM-UPDATES / docs/models.md).
+_ARCHITECTURE_TABLE: list[Architecture] = [*_LOGMEL_ARCHITECTURES]
+_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS]
+
+
+def _index():
+    architectures: dict[str, Architecture] = {}
+    for arch in _ARCHITECTURE_TABLE:
+        if arch.name in architectures:
+            raise ValueError(f"architecture {arch.name!r} is registered twice")
+        architectures[arch.name] = arch
+    weights: dict[str, Weights] = {}
+    for entry in _WEIGHTS_TABLE:
+        if entry.architecture not in architectures:
+            raise ValueError(f"weights {entry.name!r} name an unregistered architecture")
+        if entry.name in weights:
+            raise ValueError(f"weights {entry.name!r} are registered twice")
+        weights[entry.name] = entry
+    for arch in architectures.values():
+        if f"{arch.name}.{arch.default_tag}" not in weights:
+            raise ValueError(f"{arch.name}: default tag {arch.default_tag!r} has no weights entry")
+    return architectures, weights
+
+
+_ARCHITECTURES, _WEIGHTS = _index()
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """`"byol-a-2048.official"` -> `("byol-a-2048", "official")`; `"byol-a-2048"` -> `("byol-a-2048", None)`."""
+    if not isinstance(name, str):
+        raise TypeError(f"a model name is a string, got {type(name).__name__}")
+    architecture, _, tag = name.partition(".")
+    return architecture, tag or None
+
+
+def available_models(family: str | None = None) -> list[str]:
+    """Architecture names (each loads its default weights), optionally only those `hear_ssl.<family>` serves."""
+    return [name for name, arch in _ARCHITECTURES.items() if family is None or arch.family == family]
+
+
+def available_weights(architecture: str | None = None) -> list[str]:
+    """Every `architecture.tag` name, optionally for one architecture."""
+    return [name for name, entry in _WEIGHTS.items() if architecture is None or entry.architecture == architecture]
+
+
+def get_architecture(name: str) -> Architecture:
+    """The architecture of `name` (tagged or not); ValueError listing the known ones otherwise."""
+    architecture, _ = split_name(name)
+    try:
+        return _ARCHITECTURES[architecture]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; available models: {', '.join(_ARCHITECTURES)}") from None
+
+
+def get_weights(name: str) -> Weights:
+    """The weights entry of `architecture.tag`, or of the architecture's default tag when `name` has none."""
+    arch = get_architecture(name)
+    tag = split_name(name)[1] or arch.default_tag
+    try:
+        return _WEIGHTS[f"{arch.name}.{tag}"]
+    except KeyError:
+        known = ", ".join(available_weights(arch.name))
+        raise ValueError(f"unknown weights {name!r}; {arch.name} has: {known}") from None
 
 
 def get_spec(name: str) -> ModelSpec:
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; available models: {', '.join(_MODELS)}") from None
+    """A log-mel model's configs: the architecture's encoder and framing, the weights' front-end and norm."""
+    entry = get_weights(name)
+    arch = get_architecture(name)
+    if not isinstance(arch.config, LogMelEncoder):
+        raise ValueError(f"{name} is a {arch.family} model, not a log-mel encoder; use hear_ssl.{arch.family}")
+    processing = entry.processing
+    return ModelSpec(entry.name, arch.config.encoder, processing.frontend, processing.norm, arch.config.framing, entry)

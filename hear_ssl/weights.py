@@ -1,4 +1,9 @@
-"""Finding, verifying and reading weights: local files, the Hugging Face Hub, or bundled defaults.
+"""Finding, verifying and reading weights, in one place: explicit path -> Hugging Face Hub -> bundled file.
+
+`resolve_weights(model_file_path, entry)` is the only place a weights file is looked for. An explicit
+path (or `hf://owner/repo/file[@revision]`) always wins; otherwise the registry entry's Hub file is fetched
+at its pinned commit through huggingface_hub's cache (`HF_HOME`, `HF_HUB_OFFLINE=1` honoured), then the
+bundled copy in `weights/` is used. Every file whose sha256 the registry knows is checked against it.
 
 Checkpoints are read with `torch.load(weights_only=True)` or safetensors only, so a checkpoint can never
 run code. Files hear-ssl writes (safetensors) carry their model config in the metadata under
@@ -7,15 +12,16 @@ run code. Files hear-ssl writes (safetensors) carry their model config in the me
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .registry import ModelSpec
+from .io import sha256_file
+from .registry import Weights
 
 HUB_PREFIX = "hf://"
 CONFIG_METADATA_KEY = "hear_ssl_config"
@@ -24,6 +30,14 @@ _HUB_PATTERN = re.compile(r"^hf://(?P<repo>[\w.-]+/[\w.-]+)/(?P<file>[^@]+?)(?:@
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or does not belong to the model asked for."""
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A local weights file and where it came from: "path" (the user's), "hub" or "bundled" (the registry's)."""
+
+    path: Path
+    origin: str
 
 
 def weights_dir() -> Path:
@@ -36,14 +50,6 @@ def weights_dir() -> Path:
     return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "weights"
 
 
-def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def parse_hub_reference(reference: str) -> tuple[str, str, str | None]:
     """`hf://owner/repo/path/to/file.safetensors[@revision]` -> (repo_id, filename, revision)."""
     match = _HUB_PATTERN.match(reference)
@@ -54,40 +60,40 @@ def parse_hub_reference(reference: str) -> tuple[str, str, str | None]:
     return match["repo"], match["file"], match["rev"]
 
 
-def download_from_hub(reference: str) -> Path:
-    """Fetch (or reuse from the local Hub cache) a file; honours HF_HUB_OFFLINE=1 and HF_HOME."""
+def hub_download(repo_id: str, filename: str, revision: str | None) -> Path:
+    """One file through huggingface_hub's cache (a verified cache hit needs no network)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.utils import LocalEntryNotFoundError
+    from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
 
-    repo_id, filename, revision = parse_hub_reference(reference)
+    where = f"hf://{repo_id}/{filename}" + (f"@{revision}" if revision else "")
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
     except LocalEntryNotFoundError as err:
         raise CheckpointError(
-            f"{reference} is not in the local Hugging Face cache and cannot be downloaded now ({err}). "
+            f"{where} is not in the local Hugging Face cache and cannot be downloaded now ({err}). "
             "Connect to the internet once, or unset HF_HUB_OFFLINE, or pass a local file path."
         ) from err
+    except HfHubHTTPError as err:
+        raise CheckpointError(f"{where} could not be downloaded ({err}); check the repository and file name") from err
 
 
-def resolve_checkpoint(model_file_path: str | os.PathLike, spec: ModelSpec) -> Path:
-    """Turn the user's `model_file_path` into a local file.
+def verify_sha256(path: Path, entry: Weights) -> None:
+    """Raise when `path` is not the file the registry entry describes (its sha256, when recorded)."""
+    if entry.sha256 is None:
+        return
+    found = sha256_file(path)
+    if found != entry.sha256:
+        size = f"{path.stat().st_size:,} bytes" + (f", expected {entry.num_bytes:,}" if entry.num_bytes else "")
+        where = entry.url or (f"hf://{entry.hub.repo_id}" if entry.hub else "a fresh hear-ssl install")
+        raise CheckpointError(
+            f"{path} is not the {entry.name} weights file: expected sha256 {entry.sha256}, found {found} ({size}). "
+            f"The file is truncated or different; get it again from {where}."
+        )
 
-    "" means the bundled default of `spec`; `hf://...` a Hub file; anything else a local path.
-    """
-    reference = os.fspath(model_file_path) if model_file_path else ""
-    if not reference:
-        if spec.bundled is None:
-            raise CheckpointError(
-                f"model {spec.name!r} has no bundled default weights yet. Pass a checkpoint: "
-                f"load_model('path/to/{spec.official.filename if spec.official else 'weights.pth'}', "
-                f"model_name={spec.name!r}) or a Hub file 'hf://owner/repo/file.safetensors'."
-            )
-        path = weights_dir() / spec.bundled
-        if not path.is_file():
-            raise CheckpointError(f"bundled weights for {spec.name!r} are missing: {path} (reinstall hear-ssl)")
-        return path
+
+def _explicit_file(reference: str) -> Path:
     if reference.startswith(HUB_PREFIX):
-        return download_from_hub(reference)
+        return hub_download(*parse_hub_reference(reference))
     path = Path(reference).expanduser()
     if not path.is_file():
         hint = ""
@@ -97,18 +103,51 @@ def resolve_checkpoint(model_file_path: str | os.PathLike, spec: ModelSpec) -> P
     return path
 
 
-def verify_official(path: Path, spec: ModelSpec) -> None:
-    """Check size and sha256 when the file is the registry's known official checkpoint."""
-    official = spec.official
-    if official is None or official.sha256 is None or path.name != official.filename:
-        return
-    found = sha256_of(path)
-    if found != official.sha256:
-        raise CheckpointError(
-            f"{path} does not match the official {spec.name} checkpoint: expected sha256 {official.sha256}, "
-            f"found {found} ({path.stat().st_size:,} bytes, expected {official.num_bytes:,}). "
-            f"The file is truncated or different; download it again from {official.source}."
-        )
+def resolve_weights(model_file_path: str | os.PathLike | None, entry: Weights) -> ResolvedWeights:
+    """The local file to load for `entry`: explicit path -> Hub (pinned, sha256-checked) -> bundled.
+
+    Parameters
+    ----------
+    model_file_path : str or Path or None
+        The user's file (a local path or `hf://owner/repo/file[@revision]`); "" or None to use the entry's own.
+    entry : Weights
+        The registry entry asked for (`hear_ssl.registry.get_weights`).
+
+    Returns
+    -------
+    ResolvedWeights
+        `origin` is "path" for the user's file (checked by the caller, who knows which entry it claims to
+        be), "hub" or "bundled" for the entry's file (already checked against its sha256 here).
+    """
+    reference = os.fspath(model_file_path) if model_file_path else ""
+    if reference:
+        return ResolvedWeights(_explicit_file(reference), "path")
+    hub_problem = ""
+    if entry.hub is not None:
+        try:
+            path = hub_download(entry.hub.repo_id, entry.filename, entry.hub.revision)
+        except CheckpointError as err:
+            if not entry.bundled:
+                raise
+            hub_problem = f" (the Hub copy was unavailable: {err})"
+        else:
+            verify_sha256(path, entry)
+            return ResolvedWeights(path, "hub")
+    if entry.bundled:
+        path = weights_dir() / entry.filename
+        if not path.is_file():
+            raise CheckpointError(
+                f"bundled weights for {entry.name} are missing: {path}{hub_problem} (reinstall hear-ssl)"
+            )
+        verify_sha256(path, entry)
+        return ResolvedWeights(path, "bundled")
+    filename = entry.filename or "weights.pth"
+    where = f" from {entry.url}" if entry.url else ""
+    raise CheckpointError(
+        f"model {entry.name!r} has no bundled default weights yet. Download {filename}{where} yourself and pass "
+        f"its path: load_model('path/to/{filename}', model_name={entry.name!r}); or pass a Hub file "
+        "'hf://owner/repo/file.safetensors'."
+    )
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict | None]:
@@ -169,26 +208,3 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: P
 def _preview(items: list[str], limit: int = 4) -> str:
     shown = ", ".join(items[:limit])
     return f"[{shown}{', ...' if len(items) > limit else ''}] ({len(items)} in all)"
-
-
-def save_checkpoint(path, encoder: torch.nn.Module, configs: dict, dtype: torch.dtype | None = None) -> str:
-    """Write HEAR-ready safetensors carrying their configs; returns the file's sha256.
-
-    `configs` maps "encoder" / "frontend" / "norm" / "framing" to config dataclasses (or dicts), so
-    `load_model(path)` rebuilds the model exactly. The write is atomic (temp file, then rename).
-    """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    state = {
-        k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
-        for k, v in encoder.state_dict().items()
-    }
-    metadata = {
-        CONFIG_METADATA_KEY: json.dumps({k: v if isinstance(v, dict) else v.to_dict() for k, v in configs.items()})
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    save_file(state, str(partial), metadata=metadata)
-    os.replace(partial, path)
-    return sha256_of(path)

@@ -12,8 +12,8 @@ import hear_ssl
 from hear_ssl.audio import load_audio
 from hear_ssl.cli import main as cli
 from hear_ssl.config import EncoderConfig
-from hear_ssl.models import build_encoder
-from hear_ssl.weights import save_checkpoint
+
+from .weights_support import write_random_weights
 
 RNG = np.random.default_rng(1234)
 
@@ -26,10 +26,8 @@ def noise(num_samples, channels=1):
 @pytest.fixture(scope="module")
 def random_checkpoint(tmp_path_factory):
     """byol-a-512 with random weights, saved the way hear-ssl saves its own checkpoints."""
-    torch.manual_seed(0)
-    encoder = build_encoder(EncoderConfig(arch="audiontt2020", d=512))
     path = tmp_path_factory.mktemp("weights") / "random-byol-a-512.safetensors"
-    save_checkpoint(path, encoder, {"encoder": encoder.config})
+    write_random_weights(path, EncoderConfig(arch="audiontt2020", d=512))
     return path
 
 

@@ -9,63 +9,36 @@ from pathlib import Path
 
 import pytest
 
-from hear_ssl.registry import available_models, get_spec
+from hear_ssl import zoo_docs
+from hear_ssl.registry import available_models, available_weights
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SKIP_MARK = "<!-- docs-test: skip"
-ARCH_NAMES = {"audiontt2020": "AudioNTT2020", "audiontt2022": "AudioNTT2022", "cvt": "CvT"}
 
 
-def table_rows(markdown: str, heading: str) -> dict[str, list[str]]:
-    """Rows of the first table under `## heading`, keyed by the model name in their first cell."""
-    section = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if line.startswith("| `") and cells:
-            rows[cells[0].strip("`")] = cells
-    return rows
+def test_model_zoo_tables_are_generated_from_the_registry():
+    """docs/models.md holds exactly what the registry renders (edit the table, then regenerate)."""
+    text = (DOCS / "models.md").read_text()
+    assert zoo_docs.DOCS_BEGIN in text and zoo_docs.DOCS_END in text, "docs/models.md lost its model-zoo markers"
+    committed = zoo_docs.DOCS_BEGIN + text.split(zoo_docs.DOCS_BEGIN, 1)[1].split(zoo_docs.DOCS_END, 1)[0]
+    expected = zoo_docs.render_model_zoo()
+    assert committed + zoo_docs.DOCS_END == expected, (
+        "docs/models.md is out of date with hear_ssl/registry.py; regenerate it with:\n"
+        "    .venv/bin/python -m hear_ssl.zoo_docs docs/models.md"
+    )
+    for name in available_models() + available_weights():
+        assert f"| `{name}` |" in expected, name
 
 
-@pytest.fixture(scope="module")
-def models_md():
-    return (DOCS / "models.md").read_text()
-
-
-def test_model_zoo_lists_every_registry_model(models_md):
-    for heading in ("Architecture and processing", "Weights"):
-        rows = table_rows(models_md, heading)
-        assert sorted(rows) == sorted(available_models()), f"docs/models.md '{heading}' table is out of date"
-
-
-def test_model_zoo_rows_match_the_registry(models_md):
-    processing = table_rows(models_md, "Architecture and processing")
-    weights = table_rows(models_md, "Weights")
-    for name in available_models():
-        spec = get_spec(name)
-        _, _, encoder, _, size, frontend, norm, framing = processing[name]
-        assert encoder.startswith(ARCH_NAMES[spec.encoder.arch]), (name, encoder)
-        if spec.encoder.arch != "cvt":
-            assert f"d={spec.encoder.d}" in encoder, (name, encoder)
-        assert size == str(spec.embedding_size), (name, size)
-        assert frontend == f"win {spec.frontend.win_length}", (name, frontend)
-        if spec.norm.mode == "fixed":
-            assert norm == f"fixed: mean {spec.norm.mean}, std {spec.norm.std}", (name, norm)
-        else:
-            assert norm == "per input", (name, norm)
-        assert framing.startswith(f"{spec.framing.window_ms:g} ms / {spec.framing.hop_ms:g} ms"), (name, framing)
-        assert ("pooled frames" in framing) == spec.framing.pool_frames, (name, framing)
-
-        _, filename, _, _, size_cell, sha_cell, ours = weights[name]
-        official = spec.official
-        if official.filename.endswith((".pth", ".safetensors")):
-            assert filename == f"`{official.filename}`", (name, filename)
-        if official.sha256:
-            assert sha_cell == f"`{official.sha256}`", (name, sha_cell)
-            assert size_cell == f"{official.num_bytes:,}", (name, size_cell)
-        else:
-            assert not re.fullmatch(r"`[0-9a-f]{64}`", sha_cell), f"{name}: a sha256 the registry does not know"
-        assert (ours == "none yet") == (spec.hub is None and spec.bundled is None), (name, ours)
+def test_update_docs_rewrites_only_the_generated_block(tmp_path):
+    page = tmp_path / "models.md"
+    page.write_text(f"intro\n{zoo_docs.DOCS_BEGIN}\nstale\n{zoo_docs.DOCS_END}\noutro\n")
+    assert zoo_docs.update_docs(page) is True
+    assert page.read_text() == f"intro\n{zoo_docs.render_model_zoo()}\noutro\n"
+    assert zoo_docs.update_docs(page) is False
+    page.write_text("no markers")
+    with pytest.raises(ValueError, match="no model-zoo block"):
+        zoo_docs.update_docs(page)
 
 
 def code_blocks(markdown: str):

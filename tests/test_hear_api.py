@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from hear_ssl.models import build_encoder
 from hear_ssl.registry import get_spec
-from hear_ssl.weights import save_checkpoint
+
+from .weights_support import write_random_weights
 
 MODULES = {
     "hear_ssl.byol_a": "byol-a-512",
@@ -20,10 +20,8 @@ MODULES = {
 
 
 def random_weights(directory, name, seed=0):
-    torch.manual_seed(seed)
-    spec = get_spec(name)
     path = directory / f"{name}.safetensors"
-    save_checkpoint(path, build_encoder(spec.encoder), {"encoder": spec.encoder})
+    write_random_weights(path, get_spec(name).encoder, seed=seed)
     return path
 
 

@@ -1,19 +1,25 @@
 """Export of pretraining checkpoints: metadata that rebuilds the model, model card, Hub upload, bad input."""
 
 import json
-import shutil
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from hear_ssl import cli
 from hear_ssl.config import EncoderConfig
+from hear_ssl.io import sha256_file
 from hear_ssl.pretrain.checkpoint import save_atomic
 from hear_ssl.pretrain.config import PretrainConfig
-from hear_ssl.pretrain.export import export_checkpoint, push_to_hub
+from hear_ssl.pretrain.export import export_checkpoint
 from hear_ssl.pretrain.learner import Learner
 from hear_ssl.ssl.ema import make_target
 from hear_ssl.weights import CONFIG_METADATA_KEY
+
+from .hub_support import local_hub
 
 
 @pytest.fixture
@@ -78,30 +84,80 @@ def test_export_of_the_ema_target(checkpoint, tmp_path):
     assert torch.equal(load_file(str(result.weights))["fc.0.weight"], target.state_dict()["encoder.fc.0.weight"])
 
 
-def test_push_to_hub_uploads_weights_and_card_to_the_repo(checkpoint, tmp_path):
+PUSH_AND_FETCH = """
+import contextlib, io, json, sys
+from hear_ssl import cli, registry
+from hear_ssl.weights import resolve_weights
+
+printed = io.StringIO()
+with contextlib.redirect_stdout(printed):
+    code = cli.main(sys.argv[1:])
+assert code == 0, code
+entry_source = printed.getvalue().split("# Add to _WEIGHTS_TABLE", 1)[1].split("\\n", 1)[1]
+entry = eval(entry_source, vars(registry))  # exactly what a maintainer pastes into the table
+resolved = resolve_weights("", entry)  # online: downloads into the HF_HOME cache at the pinned commit
+report = {"stdout": printed.getvalue(), "entry": entry_source, "path": str(resolved.path), "origin": resolved.origin}
+print(json.dumps(report))
+"""
+
+RESOLVE_OFFLINE = """
+import json, sys
+import hear_ssl.byol_a
+from hear_ssl import registry
+from hear_ssl.weights import resolve_weights
+
+resolved = resolve_weights("", eval(sys.stdin.read(), vars(registry)))
+model = hear_ssl.byol_a.load_model(resolved.path)
+print(json.dumps({"path": str(resolved.path), "origin": resolved.origin, "size": model.scene_embedding_size}))
+"""
+
+
+def test_push_to_hub_prints_the_registry_entry_the_resolver_reads(checkpoint, tmp_path):
+    """`hear-ssl export --push-to-hub` against a stand-in Hub on 127.0.0.1 (HF_ENDPOINT), real huggingface_hub
+    client on both sides; the printed entry then resolves from the cache with HF_HUB_OFFLINE=1."""
+    path, _, _ = checkpoint
+    weights = tmp_path / "m.safetensors"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(tmp_path / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1")
+    with local_hub() as (url, hub):
+        argv = ["export", str(path), "--out", str(weights), "--dtype", "float32", "--push-to-hub", "me/encoder"]
+        pushed = subprocess.run(
+            [sys.executable, "-c", PUSH_AND_FETCH, *argv], env={**env, "HF_ENDPOINT": url},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        report = json.loads(pushed.stdout.strip().splitlines()[-1])
+        commit, tree = hub.tree("me/encoder", "main")
+        assert tree["m.safetensors"] == weights.read_bytes() and "m.md" in tree  # weights and card, one commit
+        assert f"at commit {commit}" in report["stdout"]
+        assert f"HubFile('me/encoder', '{commit}')" in report["entry"] and sha256_file(weights) in report["entry"]
+        assert report["origin"] == "hub" and Path(report["path"]).read_bytes() == weights.read_bytes()
+        requests_before = len(hub.requests)
+        offline = subprocess.run(
+            [sys.executable, "-c", RESOLVE_OFFLINE], input=report["entry"], env={**env, "HF_HUB_OFFLINE": "1"},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert offline.returncode == 0, offline.stderr[-3000:]
+        assert len(hub.requests) == requests_before, "HF_HUB_OFFLINE=1 must not touch the network"
+    resolved = json.loads(offline.stdout.strip().splitlines()[-1])
+    assert resolved == {"path": report["path"], "origin": "hub", "size": 48}
+    # The printed entry also proposes the architecture this unregistered width needs.
+    assert "Architecture('hear-ssl-byol-audiontt2020-d48', 'byol_a'" in report["stdout"]
+
+
+def test_registry_entry_names_a_registered_architecture(checkpoint, tmp_path):
+    from hear_ssl.pretrain.export import ExportResult, registry_entry
+
     path, _, _ = checkpoint
     result = export_checkpoint(path, tmp_path / "m.safetensors")
-
-    class LocalHub:
-        """Stands in for the Hub's HTTP API: stores uploads in a folder per repo."""
-
-        def __init__(self, root):
-            self.root, self.created = root, []
-
-        def create_repo(self, repo_id, repo_type, private, exist_ok):
-            self.created.append((repo_id, repo_type, private, exist_ok))
-            (self.root / repo_id).mkdir(parents=True, exist_ok=True)
-
-        def upload_file(self, path_or_fileobj, path_in_repo, repo_id, repo_type, revision, commit_message):
-            shutil.copy(path_or_fileobj, self.root / repo_id / path_in_repo)
-            return f"commit:{repo_id}/{path_in_repo}"
-
-    hub = LocalHub(tmp_path / "hub")
-    url = push_to_hub("me/encoder", [result.weights, result.card], api=hub)
-    assert hub.created == [("me/encoder", "model", False, True)]
-    assert (tmp_path / "hub" / "me/encoder" / "m.safetensors").read_bytes() == result.weights.read_bytes()
-    assert (tmp_path / "hub" / "me/encoder" / "m.md").exists()
-    assert url.endswith("m.md")
+    config = {**result.model_config, "encoder": EncoderConfig(arch="audiontt2022", d=2048).to_dict()}
+    for objective, architecture in (("barlow_twins", "audio-barlow-twins-2048"), ("byol", "byol-a2-2048")):
+        training = {**result.training, "objective": objective}
+        entry = registry_entry(
+            ExportResult(**{**result.__dict__, "model_config": config, "training": training}), "me/x", "a" * 40
+        )
+        assert "Architecture(" not in entry and f"architecture={architecture!r}" in entry
+        assert "tag='hub'" in entry if architecture == "audio-barlow-twins-2048" else "tag='hear-ssl'" in entry
 
 
 def test_export_command_reports_bad_input(tmp_path, capsys):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hear_ssl.weights import read_checkpoint, sha256_of
+from hear_ssl.io import sha256_file as sha256_of
+from hear_ssl.weights import read_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 # file -> HEAR module that serves its architecture

@@ -49,15 +49,15 @@ def sample_rate_arg(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..registry import available_models
+    from ..registry import available_models, available_weights
 
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="sound files (wav, flac, ogg, ...) or .npy arrays")
     parser.add_argument(
         "--model",
         required=True,
-        choices=available_models(),
+        choices=available_models() + available_weights(),
         metavar="NAME",
-        help="registry model name: " + ", ".join(available_models()),
+        help="registry model name (optionally NAME.TAG, see docs/models.md): " + ", ".join(available_models()),
     )
     parser.add_argument(
         "--weights",

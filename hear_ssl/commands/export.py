@@ -3,7 +3,8 @@
     hear-ssl export runs/byol/ckpt.pt --out weights/hear-ssl-byol-audiontt2020-d2048.safetensors
     hear-ssl export runs/byol/ckpt.pt --push-to-hub me/my-encoder
 
-The file loads with the HEAR module of its architecture, e.g. `hear_ssl.byol_a.load_model(PATH)`.
+The file loads with the HEAR module of its architecture, e.g. `hear_ssl.byol_a.load_model(PATH)`. After an
+upload the command prints the registry entry (repo, pinned commit, sha256) to add to `hear_ssl/registry.py`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..pretrain.export import export_checkpoint, push_to_hub
+    from ..pretrain.export import export_checkpoint, push_to_hub, registry_entry
 
     try:
         result = export_checkpoint(args.checkpoint, args.out, name=args.name, which=args.network, dtype=args.dtype)
@@ -35,6 +36,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"{result.weights}\t{result.num_bytes} bytes\tsha256 {result.sha256}")
     print(f"{result.card}")
     if args.push_to_hub:
-        url = push_to_hub(args.push_to_hub, [result.weights, result.card], revision=args.revision, private=args.private)
-        print(f"uploaded to {args.push_to_hub}: {url}")
+        commit = push_to_hub(
+            args.push_to_hub, [result.weights, result.card], revision=args.revision, private=args.private
+        )
+        print(f"uploaded to {args.push_to_hub} at commit {commit}")
+        print(registry_entry(result, args.push_to_hub, commit))
     return 0

@@ -9,21 +9,20 @@ No optimiser state, projector or predictor is exported.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..config import FramingConfig, NormConfig
+from .. import registry
+from ..config import EncoderConfig, FramingConfig, NormConfig
+from ..io import atomic_path, atomic_write_text, sha256_file
 from ..models import build_encoder
-from ..weights import CONFIG_METADATA_KEY, sha256_of
+from ..weights import CONFIG_METADATA_KEY
 from .checkpoint import LOG, load_checkpoint, read_log
 from .config import PretrainConfig
 
 TRAINING_METADATA_KEY = "hear_ssl_training"
-# The HEAR module serving each architecture.
-HEAR_MODULES = {"audiontt2020": "byol_a", "audiontt2022": "barlow_twins", "cvt": "hybrid"}
 DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -34,6 +33,8 @@ class ExportResult:
     sha256: str
     num_bytes: int
     name: str
+    model_config: dict
+    training: dict
 
 
 def default_name(config: PretrainConfig) -> str:
@@ -45,6 +46,71 @@ def default_name(config: PretrainConfig) -> str:
 def framing_for(arch: str) -> FramingConfig:
     # CvT attends over its whole input, so each timestamp window must be encoded on its own.
     return FramingConfig(window_ms=1000.0, hop_ms=50.0, pool_frames=arch != "cvt")
+
+
+def matching_architectures(encoder: EncoderConfig, framing: FramingConfig, objective: str) -> list[str]:
+    """Registered log-mel architectures with exactly this encoder and framing, the objective's family first.
+
+    Families named after an objective (`barlow_twins`, `hybrid`) are preferred for weights trained with it.
+    """
+    names = [
+        name
+        for name in registry.available_models()
+        if registry.get_architecture(name).config == registry.LogMelEncoder(encoder, framing)
+    ]
+    return sorted(names, key=lambda name: registry.get_architecture(name).family != objective)
+
+
+def hear_module_for(encoder: EncoderConfig, framing: FramingConfig, objective: str) -> str:
+    """The HEAR module that loads these weights: of the matching architecture, else of the same encoder kind."""
+    exact = matching_architectures(encoder, framing, objective)
+    if exact:
+        return registry.get_architecture(exact[0]).module
+    kinds = [
+        registry.get_architecture(name)
+        for name in registry.available_models()
+        if getattr(registry.get_architecture(name).config, "encoder", None) is not None
+        and registry.get_architecture(name).config.encoder.arch == encoder.arch
+    ]
+    kinds.sort(key=lambda arch: arch.family != objective)
+    return kinds[0].module
+
+
+def write_weights(
+    path: str | Path,
+    state: dict[str, torch.Tensor],
+    model_config: dict,
+    training: dict | None = None,
+    dtype: str = "float16",
+) -> str:
+    """Write HEAR-ready safetensors atomically: `state` cast to `dtype`, configs in the metadata.
+
+    Parameters
+    ----------
+    path : output `.safetensors` path.
+    state : the encoder's state dict.
+    model_config : {"name", "encoder", "frontend", "norm", "framing"} as plain dicts (what `load_model` rebuilds).
+    training : provenance stored under `hear_ssl_training`, if any.
+    dtype : "float16" (default), "bfloat16" or "float32".
+
+    Returns
+    -------
+    str
+        The file's sha256.
+    """
+    from safetensors.torch import save_file
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    tensors = {
+        k: v.to(DTYPES[dtype]).contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()
+    }
+    metadata = {CONFIG_METADATA_KEY: json.dumps(model_config)}
+    if training is not None:
+        metadata[TRAINING_METADATA_KEY] = json.dumps(training)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return sha256_file(path)
 
 
 def encoder_state(checkpoint: dict, which: str) -> dict[str, torch.Tensor]:
@@ -77,8 +143,6 @@ def export_checkpoint(
     which : "online" (default, as BYOL-A exports) or "target" (the EMA network of BYOL runs).
     dtype : "float16" (default), "bfloat16" or "float32".
     """
-    from safetensors.torch import save_file
-
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     checkpoint_path = Path(checkpoint_path)
@@ -94,9 +158,6 @@ def export_checkpoint(
     state = encoder_state(checkpoint, which)
     encoder = build_encoder(config.encoder)
     encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
-    tensors = {
-        k: v.to(DTYPES[dtype]).contiguous() if v.is_floating_point() else v.contiguous() for k, v in state.items()
-    }
     norm = NormConfig(mode="fixed", mean=float(checkpoint["norm"]["mean"]), std=float(checkpoint["norm"]["std"]))
     model_config = {
         "name": name,
@@ -112,22 +173,13 @@ def export_checkpoint(
         "network": which,
         "corpus": checkpoint.get("corpus", {}),
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    save_file(
-        tensors,
-        str(tmp),
-        metadata={CONFIG_METADATA_KEY: json.dumps(model_config), TRAINING_METADATA_KEY: json.dumps(training)},
-    )
-    os.chmod(tmp, 0o644)  # safetensors creates owner-only files; weights are meant to be shared
-    os.replace(tmp, out_path)
-    digest = sha256_of(out_path)
+    digest = write_weights(out_path, state, model_config, training, dtype)
     card = out_path.with_suffix(".md")
     log_path = checkpoint_path.parent / LOG
     rows = read_log(log_path) if log_path.exists() else []
     text = model_card(name, config, checkpoint, model_config, training, encoder, out_path, digest, rows)
-    card.write_text(text)
-    return ExportResult(out_path, card, digest, out_path.stat().st_size, name)
+    atomic_write_text(card, text)
+    return ExportResult(out_path, card, digest, out_path.stat().st_size, name, model_config, training)
 
 
 def corpus_sources(config: PretrainConfig) -> dict | None:
@@ -172,7 +224,8 @@ def model_card(name, config, checkpoint, model_config, training, encoder, path, 
         f"{last.get('step', '?')} |",
         f"| training time | {last.get('elapsed_s', '?')} s wall, device {config.device}, dtype {config.dtype} |",
         "",
-        f"Load it with the HEAR module of its architecture: `hear_ssl.{HEAR_MODULES[config.encoder.arch]}.load_model("
+        "Load it with the HEAR module of its architecture: "
+        f"`{hear_module_for(config.encoder, framing_for(config.encoder.arch), config.objective)}.load_model("
         f'"{path.name}")`;',
         "the metadata key `hear_ssl_config` carries encoder, front-end, normalisation and framing.",
         "",
@@ -202,19 +255,63 @@ def model_card(name, config, checkpoint, model_config, training, encoder, path, 
 
 
 def push_to_hub(repo_id: str, files: list[Path], revision: str | None = None, private: bool = False, api=None) -> str:
-    """Upload exported files to a Hugging Face Hub model repo; returns the commit URL or id.
+    """Upload exported files to a Hugging Face Hub model repo in one commit; returns that commit's hash.
 
-    `api` defaults to `huggingface_hub.HfApi()` (token from `HF_TOKEN` or the login cache).
+    `api` defaults to `huggingface_hub.HfApi()` (endpoint from `HF_ENDPOINT`, token from `HF_TOKEN` or the
+    login cache). The hash is what a registry entry pins (`HubFile(repo_id, revision)`).
     """
+    from huggingface_hub import CommitOperationAdd
+
     if api is None:
         from huggingface_hub import HfApi
 
         api = HfApi()
     api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
-    result = None
-    for path in files:
-        result = api.upload_file(
-            path_or_fileobj=str(path), path_in_repo=Path(path).name, repo_id=repo_id, repo_type="model",
-            revision=revision, commit_message=f"Upload {Path(path).name} (hear-ssl export)",
-        )  # fmt: skip
-    return str(result)
+    operations = [CommitOperationAdd(path_in_repo=Path(path).name, path_or_fileobj=str(path)) for path in files]
+    names = ", ".join(Path(path).name for path in files)
+    commit = api.create_commit(
+        repo_id=repo_id, operations=operations, repo_type="model", revision=revision,
+        commit_message=f"Upload {names} (hear-ssl export)",
+    )  # fmt: skip
+    return commit.oid
+
+
+def registry_entry(result: ExportResult, repo_id: str, revision: str) -> str:
+    """Python source of the `Weights(...)` entry (and `Architecture(...)` when none matches) to add to
+    `hear_ssl/registry.py` for an upload; the names it uses are those of `hear_ssl.registry`."""
+    config = result.model_config
+    encoder = EncoderConfig.from_dict(config["encoder"])
+    framing = FramingConfig.from_dict(config["framing"])
+    objective = result.training.get("objective", "")
+    matches = matching_architectures(encoder, framing, objective)
+    lines = []
+    if matches:
+        architecture = matches[0]
+    else:
+        architecture = result.name.lower().replace("_", "-")
+        family = hear_module_for(encoder, framing, objective).removeprefix("hear_ssl.")
+        lines += [
+            "# No registered architecture has this encoder; add one to _ARCHITECTURE_TABLE:",
+            f"Architecture({architecture!r}, {family!r}, LogMelEncoder(EncoderConfig(**{config['encoder']!r}), "
+            f"FramingConfig(**{config['framing']!r})), 'hub', {result.name!r})",
+        ]
+    taken = set(registry.available_weights(architecture)) if matches else set()
+    tag = "hear-ssl" if f"{architecture}.hear-ssl" not in taken else "hub"
+    description = f"{objective}, {result.training.get('step', '?')} steps ({result.name})"
+    lines += [
+        "# Add to _WEIGHTS_TABLE (fill in the licence; change the tag if you like):",
+        "Weights(",
+        f"    architecture={architecture!r},",
+        f"    tag={tag!r},",
+        '    format="hear-ssl",',
+        '    license="FILL IN",',
+        "    redistributable=True,",
+        f"    processing=LogMelProcessing(FrontEndConfig(**{config['frontend']!r}), NormConfig(**{config['norm']!r})),",
+        f"    description={description!r},",
+        f"    filename={result.weights.name!r},",
+        f"    num_bytes={result.num_bytes},",
+        f"    sha256={result.sha256!r},",
+        f"    hub=HubFile({repo_id!r}, {revision!r}),",
+        ")",
+    ]
+    return "\n".join(lines)

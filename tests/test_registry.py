@@ -1,0 +1,87 @@
+"""The one table: every name resolves, every bundled file is the file its entry describes, families dispatch."""
+
+import importlib
+
+import pytest
+import torch
+
+import hear_ssl
+from hear_ssl import registry
+from hear_ssl.io import sha256_file
+from hear_ssl.models import build_encoder
+from hear_ssl.weights import read_checkpoint, weights_dir
+
+BUNDLED = [name for name in registry.available_weights() if registry.get_weights(name).bundled]
+
+
+def test_names_and_default_tags():
+    assert registry.split_name("byol-a-2048.official") == ("byol-a-2048", "official")
+    assert registry.split_name("byol-a-2048") == ("byol-a-2048", None)
+    assert registry.get_weights("byol-a-2048").name == "byol-a-2048.hear-ssl"
+    assert registry.get_weights("byol-a-512").name == "byol-a-512.official"
+    assert registry.get_weights("byol-s").name == "byol-s.serab"
+    for name in registry.available_models():
+        arch = registry.get_architecture(name)
+        assert registry.get_weights(name).name == f"{name}.{arch.default_tag}"
+        assert f"{name}.{arch.default_tag}" in registry.available_weights(name)
+    with pytest.raises(ValueError, match="unknown model 'nope'; available models: byol-a-512"):
+        registry.get_weights("nope")
+    with pytest.raises(ValueError, match="unknown weights 'byol-a-512.hear-ssl'; byol-a-512 has: byol-a-512.official"):
+        registry.get_weights("byol-a-512.hear-ssl")
+
+
+@pytest.mark.parametrize("name", registry.available_models())
+def test_each_architecture_is_served_by_its_family_module(name):
+    arch = registry.get_architecture(name)
+    module = importlib.import_module(arch.module)
+    assert name in module.MODEL_NAMES and module.DEFAULT_MODEL in module.MODEL_NAMES
+    cfg = arch.config
+    assert cfg.describe() and cfg.describe_timestamps()
+    encoder = build_encoder(cfg.encoder)
+    assert cfg.num_parameters() == sum(p.numel() for p in encoder.parameters())
+    assert arch.embedding_size == encoder.embedding_size
+
+
+def test_every_registered_file_is_named_once():
+    files = [registry.get_weights(n).filename for n in registry.available_weights() if registry.get_weights(n).filename]
+    assert len(files) == len(set(files)), "two entries claim the same file"
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_file_is_the_file_its_entry_describes(name):
+    """Size, sha256, and every embedded config part equal the registry's (a disagreement is a bug to fix)."""
+    entry = registry.get_weights(name)
+    spec = registry.get_spec(name)
+    path = weights_dir() / entry.filename
+    assert path.stat().st_size == entry.num_bytes
+    assert sha256_file(path) == entry.sha256
+    _, config = read_checkpoint(path)
+    assert entry.format == "hear-ssl" and config is not None
+    for part in ("encoder", "frontend", "norm", "framing"):
+        assert type(getattr(spec, part)).from_dict(config[part]) == getattr(spec, part), f"{name}: {part} differs"
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_default_loads_by_name_through_the_top_level_loader(name):
+    model = hear_ssl.load_model("", name)
+    arch = registry.get_architecture(name)
+    assert model.name == name and model.scene_embedding_size == arch.embedding_size
+    module = importlib.import_module(arch.module)
+    audio = 0.1 * torch.sin(torch.linspace(0, 3000, 16000))[None]
+    assert torch.isfinite(module.get_scene_embeddings(audio, model)).all()
+
+
+def test_module_defaults_are_the_bundled_files():
+    import hear_ssl.barlow_twins
+    import hear_ssl.byol_a
+    import hear_ssl.hybrid
+
+    assert hear_ssl.byol_a.load_model().name == "byol-a-2048.hear-ssl"
+    assert hear_ssl.hybrid.load_model().name == "byol-s-cvt.hear-ssl"
+    model = hear_ssl.barlow_twins.load_model()
+    assert model.name == "audio-barlow-twins-2048.hear-ssl" and model.scene_embedding_size == 2048
+
+
+def test_top_level_loader_needs_a_name():
+    with pytest.raises(ValueError, match="pass model_name"):
+        hear_ssl.load_model("x.pth")
