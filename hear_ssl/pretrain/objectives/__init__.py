@@ -19,6 +19,10 @@ REGISTRY = {
     "barlow_twins": "barlow_twins:BarlowTwins",
     "vicreg": "vicreg:VICReg",
     "hybrid": "hybrid:Hybrid",
+    "dino": "dino:DINO",
+    "vibcreg": "vibcreg:VIbCReg",
+    "tempo": "tempo:Tempo",
+    "decar": "decar:DECAR",
 }
 OBJECTIVES = tuple(REGISTRY)
 
