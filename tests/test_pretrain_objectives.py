@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from dataclasses import fields
 
+import numpy as np
 import pytest
 import torch
 
@@ -32,7 +33,7 @@ TINY_OPTIONS = {
 
 
 def tiny_config(objective: str, **overrides) -> PretrainConfig:
-    return PretrainConfig(objective=objective, options=TINY_OPTIONS.get(objective, {}), **{**TINY, **overrides})
+    return PretrainConfig(**{**TINY, "objective": objective, "options": TINY_OPTIONS.get(objective, {}), **overrides})
 
 
 def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:
@@ -112,3 +113,37 @@ def test_flags_of_tuple_and_optional_fields_parse_to_the_config(tmp_path):
 def test_unknown_objective_options_are_named():
     with pytest.raises(ValueError, match="options of objective 'byol'"):
         PretrainConfig(objective="byol", options={"student_temp": 0.1})
+
+
+def test_dino_schedules_and_frozen_last_layer():
+    options = {**TINY_OPTIONS["dino"], "teacher_temp_warmup": 0.5, "freeze_last_layer": 0.5}
+    state, crops = tiny_state(tiny_config("dino", options=options, max_steps=4))
+    dino = state.objective
+    assert [dino.teacher_temp(s) for s in range(4)] == pytest.approx([0.04, 0.055, 0.07, 0.07])
+    last = dino.network.projector.last_layer.weight_v
+    before = last.detach().clone()
+    for _ in range(2):  # steps 0 and 1: last layer frozen
+        train_step(state)
+    assert torch.equal(last, before)
+    train_step(state)
+    assert not torch.equal(last, before)
+    assert torch.allclose(dino.network.projector.last_layer(torch.eye(8)).norm(dim=0), torch.ones(32), atol=1e-5)
+    assert dino.center.abs().sum() > 0  # the centre follows the teacher's logits
+
+
+def test_decar_reclusters_resets_its_classifier_and_samples_uniformly_over_clusters():
+    state, crops = tiny_state(tiny_config("decar"))
+    decar = state.objective
+    decar.begin_step(state)
+    assert decar.cluster_epoch == 1 and len(decar.labels) == 24 and len(np.unique(decar.labels)) == 4
+    train_step(state)  # step 0 (clustered before it); the next clustering is due at step 2
+    classifier = decar.network.projector
+    assert state.optimizer.state[classifier.weight]
+    train_step(state)
+    decar.begin_step(state)
+    assert decar.cluster_epoch == 2 and not state.optimizer.state.get(classifier.weight)
+    assert classifier.bias.abs().sum() == 0 and classifier.weight.std() < 0.02
+    _, ids = decar.next_batch(crops, 24)
+    rows = np.searchsorted(decar.sample_ids, ids.numpy())
+    counts = np.bincount(decar.labels[rows], minlength=4)
+    assert counts.min() >= 5  # 24 draws, 4 clusters, each about equally often

@@ -60,7 +60,7 @@ class PretrainConfig:
     ema_decay: float = setting(0.99, "BYOL target EMA decay (base value for the cosine schedule)")
     ema_schedule: str = setting("constant", "EMA decay schedule (cosine = BYOL's rise to 1)", choices=EMA_SCHEDULES)
     # Barlow Twins / VICReg
-    expander_dims: tuple[int, ...] = setting((4096, 4096, 4096), "Barlow Twins / VICReg expander widths")
+    expander_dims: tuple[int, ...] = setting((4096, 4096, 4096), "Barlow Twins / VICReg / VIbCReg projector widths")
     bt_lambda: float = setting(5.1e-3, "Barlow Twins off-diagonal weight")
     vicreg_weights: tuple[float, ...] = setting((25.0, 25.0, 1.0), "VICReg invariance, variance, covariance weights")
     # hybrid

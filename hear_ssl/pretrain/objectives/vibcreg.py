@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ...ssl.iternorm import IterNorm
+from ...ssl.iternorm import MAX_ITERATIONS, IterNorm
 from ...ssl.losses import vibcreg_loss
 from ..config import setting
 from ..distributed import gather_with_grad
@@ -29,8 +29,8 @@ class Options:
     iternorm_iterations: int = setting(5, "IterNorm Newton iterations T")
 
     def __post_init__(self):
-        if self.iternorm_groups < 1 or self.iternorm_iterations < 1:
-            raise ValueError("iternorm_groups and iternorm_iterations must be positive")
+        if self.iternorm_groups < 1 or not 1 <= self.iternorm_iterations <= MAX_ITERATIONS:
+            raise ValueError(f"iternorm_groups must be positive and iternorm_iterations in 1..{MAX_ITERATIONS}")
 
 
 class VIbCReg(TwoViewObjective):
