@@ -14,6 +14,9 @@ H100 numbers in ``shared/reference/throughput-hear-modules.json`` (target: at le
 The CPU default is a smaller batch (``--cpu-clips 2 --cpu-seconds 4``, one thread, naive timestamp loop timed
 over its first 40 windows) so that it finishes in about two minutes; CUDA runs use ``--clips 32 --seconds 10``,
 the batch the reference numbers were measured on, and time every naive window.
+
+Encoder-zoo families (``--zoo``, e.g. BEATs in its released base shape) are compared with their official call
+pattern instead (BEATs: Kaldi fbank clip by clip in a loop, then one encoder pass).
 """
 
 from __future__ import annotations
@@ -29,22 +32,34 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from hear_ssl.beats_config import BEATS_BASE
+from hear_ssl.embedders.beats import BEATsEmbedder
+from hear_ssl.frontends.kaldi_fbank import normalise_beats_fbank
 from hear_ssl.hear import make_embedder
 from hear_ssl.models import mean_max_pool
-from hear_ssl.registry import available_models, get_spec
+from hear_ssl.models.beats import BEATs
+from hear_ssl.registry import LogMelEncoder, available_models, get_architecture, get_spec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE = (
     Path(os.environ.get("HEAR_SSL_SHARED", REPO.parent / "shared")) / "reference" / "throughput-hear-modules.json"
 )
 # Registry model -> key prefix of the official module's numbers in the reference file.
+LOGMEL_MODELS = [name for name in available_models() if isinstance(get_architecture(name).config, LogMelEncoder)]
 OFFICIAL_COUNTERPART = {"byol-s": "serab_default", "byol-s-cvt": "serab_cvt"}
 TARGET_SPEEDUP = 20.0
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=available_models(), choices=available_models(), metavar="NAME")
+    parser.add_argument("--models", nargs="+", default=None, choices=LOGMEL_MODELS, metavar="NAME")
+    parser.add_argument(
+        "--zoo",
+        nargs="*",
+        default=None,
+        choices=sorted(ZOO),
+        help="zoo families (default: all when neither --models nor --zoo is given)",
+    )
     parser.add_argument(
         "--devices", nargs="+", default=None, metavar="DEV", help="default: cpu, plus cuda when available"
     )
@@ -92,6 +107,9 @@ def parse_args(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.seconds <= 0 or args.cpu_seconds <= 0:
         parser.error("clip lengths must be positive")
+    if args.models is None and args.zoo is None:  # default: everything
+        args.models, args.zoo = LOGMEL_MODELS, sorted(ZOO)
+    args.models, args.zoo = args.models or [], args.zoo or []
     if args.devices is None:
         args.devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in args.devices:
@@ -209,6 +227,41 @@ def measure(name: str, device: torch.device, precision: str, args) -> dict:
     return row
 
 
+def official_beats_call(embedder, audio: torch.Tensor) -> torch.Tensor:
+    """BEATs' own call pattern (`BEATs.preprocess`): Kaldi fbank clip by clip in a loop, one encoder pass."""
+    with torch.no_grad():
+        fbank = torch.stack([normalise_beats_fbank(embedder.frontend(clip.unsqueeze(0)))[0] for clip in audio])
+        with embedder._autocast(audio.device):
+            return embedder.model(fbank).float()
+
+
+def measure_beats(device: torch.device, precision: str, args) -> dict:
+    """BEATs (released base shape, random weights) against its official per-clip fbank loop."""
+    on_cpu = device.type == "cpu"
+    clips, seconds = (args.cpu_clips, args.cpu_seconds) if on_cpu else (args.clips, args.seconds)
+    torch.manual_seed(0)
+    model = BEATsEmbedder(BEATs(BEATS_BASE), precision=precision).to(device)
+    generator = torch.Generator().manual_seed(0)
+    audio = (0.1 * torch.randn(clips, int(seconds * model.sample_rate), generator=generator)).to(device)
+    scene_s, scene = median_seconds(lambda: model.scene_embeddings(audio), device, args.repeats)
+    stamp_s, _ = median_seconds(lambda: model.timestamp_embeddings(audio), device, args.repeats)
+    row = {"device": str(device), "precision": precision, "model": "beats (base shape)", "clips": clips,
+           "seconds": seconds, "scene_x_realtime": clips * seconds / scene_s,
+           "timestamp_x_realtime": clips * seconds / stamp_s, "timestamp_path": "one pass per 10-s chunk"}  # fmt: skip
+    if not args.no_naive and seconds <= 10.0:  # the official call attends over the whole clip
+        official_s, official = median_seconds(lambda: official_beats_call(model, audio), device, args.repeats)
+        row["naive_max_abs_diff"] = (official.mean(dim=1) - scene).abs().max().item()
+        # The official timestamp path is the same pass (then a mean over each step's 8 patches).
+        row["naive_scene_x_realtime"] = row["naive_timestamp_x_realtime"] = clips * seconds / official_s
+        row["scene_speedup_vs_naive"] = row["scene_x_realtime"] / row["naive_scene_x_realtime"]
+        row["timestamp_speedup_vs_naive"] = row["timestamp_x_realtime"] / row["naive_timestamp_x_realtime"]
+    return row
+
+
+# Encoder-zoo families outside the log-mel registry specs: name -> measure(device, precision, args).
+ZOO = {"beats": measure_beats}
+
+
 def compare_with_official(rows: list[dict], reference: dict | None) -> None:
     if not reference:
         return
@@ -276,7 +329,7 @@ def main(argv=None) -> int:
         (torch.device(device), precision, name)
         for device in args.devices
         for precision in (args.cpu_precisions if torch.device(device).type == "cpu" else args.precisions)
-        for name in args.models
+        for name in [*args.models, *args.zoo]
     ]
     rows = []
     started = time.perf_counter()
@@ -285,7 +338,7 @@ def main(argv=None) -> int:
         if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
             print(f"skipping bf16 on {device_name(device)}: not supported", file=sys.stderr)
             continue
-        rows.append(measure(name, device, precision, args))
+        rows.append(ZOO[name](device, precision, args) if name in ZOO else measure(name, device, precision, args))
         if device.type == "cuda":
             torch.cuda.empty_cache()
     compare_with_official(rows, reference)

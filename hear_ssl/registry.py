@@ -22,7 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .atst_config import ATSTArchitecture, ATSTProcessing
 from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
+from .tempo_config import TempoProcessing, TempoTCNConfig
 
 # Key layouts a weights file can have. "official": the authors' release as published (usually a bare
 # state dict; its processing comes from the registry). "hear-ssl": safetensors written by `hear-ssl
@@ -357,9 +359,162 @@ _LOGMEL_WEIGHTS = [
     ),
 ]
 
-# One block per family; a new family appends its own two lists here (see TEAM-UPDATES / docs/models.md).
-_ARCHITECTURE_TABLE: list[Architecture] = [*_LOGMEL_ARCHITECTURES]
-_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS]
+# --------------------------------------------------------------------------------------------------
+# BEATs (`hear_ssl/beats.py`): Microsoft's releases, linked from microsoft/unilm `beats/README.md` (@ 768a3c8).
+# Every iteration is the same network (BEATS_BASE); its file carries that config as `cfg`. Each has the
+# pre-trained model and two AudioSet-2M fine-tuned checkpoints (527 classes, a `predictor` and a `label_dict`).
+# Microsoft publishes no sizes or checksums. File names are those the OneDrive downloads carry.
+
+BEATS_LICENSE = "MIT (microsoft/unilm LICENSE; beats/README.md puts the project under it)"
+BEATS_ONEDRIVE = "https://1drv.ms/u/s!AqeByhGUtINrg"
+BEATS_FINETUNED_TAGS = ("as2m-cpt1", "as2m-cpt2")
+# file stem: (tokenizer, OneDrive share of the pre-trained model, then of fine-tuned cpt1 and cpt2)
+_BEATS_RELEASES = {
+    "iter1": ("random-projection tokenizer", "cpmY7IHhgc9q0pT7Q?e=uQuisJ",
+              "cpuRfRZmco2XulmFw?e=f2INHa", "cpyMlTmnRh0Wp_Qgg?e=sgzv8H"),
+    "iter2": ("Tokenizer_iter2", "cpwwEGgUyiI-jQyQw?e=1rP1RI",
+              "cp4l547zKa7xPqy8w?e=rsLdPr", "cp5APbt_2bdIQvX0w?e=2cd2ry"),
+    "iter3": ("Tokenizer_iter3", "cpxJUNDxg4eU0r-vA?e=qezPJ5",
+              "cplb48ll1zIt82eWQ?e=XyxrX7", "cptb4S-CeJnlJGtZA?e=2FyDy3"),
+    "iter3_plus_AS20K": ("Tokenizer_iter3+ (AS20K)", "cpvdNz8-aYim60CIg?e=53V8pg",
+                         "cp2YHUCT1uZx2Kysw?e=nvu1Dw", "cp092af0h7P3kXKFA?e=kUkPhN"),
+    "iter3_plus_AS2M": ("Tokenizer_iter3+ (AS2M)", "cpke6_lRSZEKD5j2Q?e=A3FpOf",
+                        "cpoZecQbiXeaUjN8A?e=DasbeC", "cpj8ujXH1YUtxooEg?e=E9Ncea"),
+}  # fmt: skip
+
+
+def _beats_block() -> tuple[list[Architecture], list[Weights]]:
+    from .beats_config import BEATS_BASE, BEATS_FBANK
+
+    architectures, weights = [], []
+    for stem, (tokenizer, pretrained, *finetuned) in _BEATS_RELEASES.items():
+        name = "beats-" + stem.lower().replace("_", "-")
+        about = f"BEATs {stem.replace('_plus_', '+ ')}, AudioSet-2M pre-trained with {tokenizer}"
+        architectures.append(Architecture(name, "beats", BEATS_BASE, "official", about + " (Chen et al. 2022)"))
+        common = dict(architecture=name, format="official", license=BEATS_LICENSE, redistributable=True,
+                      processing=BEATS_FBANK)  # fmt: skip
+        weights.append(
+            Weights(
+                **common,
+                tag="official",
+                description="pre-trained",
+                filename=f"BEATs_{stem}.pt",
+                url=BEATS_ONEDRIVE + pretrained,
+            )
+        )
+        for tag, share in zip(BEATS_FINETUNED_TAGS, finetuned):
+            weights.append(
+                Weights(
+                    **common,
+                    tag=tag,
+                    description=f"fine-tuned on AudioSet-2M (527 classes), {tag[-4:]}",
+                    filename=f"BEATs_{stem}_finetuned_on_AS2M_{tag[-4:]}.pt",
+                    url=BEATS_ONEDRIVE + share,
+                )
+            )
+    return architectures, weights
+
+
+_BEATS_ARCHITECTURES, _BEATS_WEIGHTS = _beats_block()
+
+
+# ATST-Clip and ATST-Frame (`hear_ssl/atst.py`). Checkpoints: CC BY 4.0, downloaded by the user (the authors
+# publish no sizes or sha256); ATST-Frame's are Google Drive links without a file name.
+
+ATST_LICENSE = "CC BY 4.0 (audiossl LICENSE: checkpoints; code MIT)"
+ATST_CLIP_URL = "https://checkpointstorage.oss-cn-beijing.aliyuncs.com/atst/"
+ATST_FRAME_URLS = {
+    "small": "https://drive.google.com/file/d/1xZoOTuxV415icYONYbeFQzgrmJQf4a4B",
+    "base": "https://drive.google.com/file/d/1bGJSZWlAIIJ6GL5Id5dW0PTB72DL-QDQ",
+}
+
+_ATST_ARCHITECTURES = [
+    Architecture(
+        f"atst-{kind}-{variant}", "atst", ATSTArchitecture.official(kind, variant), "official",
+        f"ATST-{kind.capitalize()} {variant} (Li et al. {'2022' if kind == 'clip' else '2024'}, audiossl)",
+    )
+    for kind in ("clip", "frame")
+    for variant in ("small", "base")
+]  # fmt: skip
+
+_ATST_WEIGHTS = [
+    Weights(
+        architecture=f"atst-clip-{variant}",
+        tag="official",
+        format="official",
+        license=ATST_LICENSE,
+        redistributable=True,
+        processing=ATSTProcessing(),
+        description=f"authors' AudioSet ATST-Clip {variant} (Lightning checkpoint, teacher encoder)",
+        filename=f"{variant}.ckpt",
+        url=ATST_CLIP_URL + f"{variant}.ckpt",
+    )
+    for variant in ("small", "base")
+] + [
+    Weights(
+        architecture=f"atst-frame-{variant}",
+        tag="official",
+        format="official",
+        license=ATST_LICENSE,
+        redistributable=True,
+        processing=ATSTProcessing(),
+        description=f"authors' AudioSet ATST-Frame {variant} (Lightning checkpoint, teacher encoder)",
+        url=ATST_FRAME_URLS[variant],
+    )
+    for variant in ("small", "base")
+]
+
+# --------------------------------------------------------------------------------------------------
+# The equivariant tempo TCN (`hear_ssl/tempo.py`). Its published weights (ISC-style licence) are bundled,
+# converted to safetensors by `hear_ssl.tempo.convert_official` (model card weights/tempo-tcn-quinton2022.md).
+
+TEMPO_LICENSE = "ISC-style, Copyright 2023 Elio Quinton (redistribution with the notice)"
+TEMPO_URL = "https://github.com/Quint-e/equivariant-self-supervision-tempo/tree/main/pretrained_model"
+
+_TEMPO_ARCHITECTURES = [
+    Architecture(
+        "tempo-tcn", "tempo", TempoTCNConfig(), "bundled",
+        "Equivariant self-supervised tempo TCN, 44.1 kHz (Quinton, ISMIR 2022)",
+    ),
+]  # fmt: skip
+
+_TEMPO_WEIGHTS = [
+    Weights(
+        architecture="tempo-tcn",
+        tag="official",
+        format="official",
+        license=TEMPO_LICENSE,
+        redistributable=True,
+        processing=TempoProcessing(),
+        description="the author's MagnaTagATune weights as published (bare state dict, CUDA tensors)",
+        filename="TCN-pretrained-220204-1729-002-8b0f9fa5.pt",
+        num_bytes=144_036,
+        sha256="d67671facad6eab88889a6f72845b512220dbb5fa830dac0611faabd99f1eebf",
+        url=TEMPO_URL,
+    ),
+    Weights(
+        architecture="tempo-tcn",
+        tag="bundled",
+        format="hear-ssl",
+        license=TEMPO_LICENSE,
+        redistributable=True,
+        processing=TempoProcessing(),
+        description="the published weights converted to safetensors, tensors unchanged",
+        filename="tempo-tcn-quinton2022.safetensors",
+        num_bytes=121_220,
+        sha256="e6e370bfe4762427810bd8113fed04d8b62b00100bda6fa2d0f8e7a23f850e2b",
+        bundled=True,
+    ),
+]
+
+# One block per family; a new family appends its own two lists here (see docs/models.md).
+_ARCHITECTURE_TABLE: list[Architecture] = [
+    *_LOGMEL_ARCHITECTURES,
+    *_BEATS_ARCHITECTURES,
+    *_ATST_ARCHITECTURES,
+    *_TEMPO_ARCHITECTURES,
+]
+_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS, *_ATST_WEIGHTS, *_TEMPO_WEIGHTS, *_BEATS_WEIGHTS]
 
 
 def _index():

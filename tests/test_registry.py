@@ -37,6 +37,9 @@ def test_each_architecture_is_served_by_its_family_module(name):
     assert name in module.MODEL_NAMES and module.DEFAULT_MODEL in module.MODEL_NAMES
     cfg = arch.config
     assert cfg.describe() and cfg.describe_timestamps()
+    if not isinstance(cfg, registry.LogMelEncoder):  # zoo families test their own networks
+        assert cfg.num_parameters() > 0 and arch.embedding_size > 0
+        return
     encoder = build_encoder(cfg.encoder)
     assert cfg.num_parameters() == sum(p.numel() for p in encoder.parameters())
     assert arch.embedding_size == encoder.embedding_size
@@ -51,10 +54,12 @@ def test_every_registered_file_is_named_once():
 def test_bundled_file_is_the_file_its_entry_describes(name):
     """Size, sha256, and every embedded config part equal the registry's (a disagreement is a bug to fix)."""
     entry = registry.get_weights(name)
-    spec = registry.get_spec(name)
     path = weights_dir() / entry.filename
     assert path.stat().st_size == entry.num_bytes
     assert sha256_file(path) == entry.sha256
+    if not isinstance(registry.get_architecture(name).config, registry.LogMelEncoder):
+        return  # other families check their embedded configs in tests/test_zoo_<family>.py
+    spec = registry.get_spec(name)
     _, config = read_checkpoint(path)
     assert entry.format == "hear-ssl" and config is not None
     for part in ("encoder", "frontend", "norm", "framing"):
