@@ -36,6 +36,7 @@ from hear_ssl.beats_config import BEATS_BASE
 from hear_ssl.embedders.beats import BEATsEmbedder
 from hear_ssl.frontends.kaldi_fbank import normalise_beats_fbank
 from hear_ssl.hear import make_embedder
+from hear_ssl.io import atomic_write_text, choose_device
 from hear_ssl.models import mean_max_pool
 from hear_ssl.models.beats import BEATs
 from hear_ssl.registry import LogMelEncoder, available_models, get_architecture, get_spec
@@ -112,9 +113,10 @@ def parse_args(argv=None):
     args.models, args.zoo = args.models or [], args.zoo or []
     if args.devices is None:
         args.devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in args.devices:
-        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            parser.error(f"--devices {device}: CUDA is not available here")
+    try:
+        args.devices = [choose_device(device) for device in args.devices]
+    except ValueError as err:
+        parser.error(f"--devices: {err}")
     return args
 
 
@@ -313,13 +315,6 @@ def device_name(device: torch.device) -> str:
     return f"CPU, {torch.get_num_threads()} threads"
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    os.replace(partial, path)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -365,7 +360,7 @@ def main(argv=None) -> int:
     if args.json:
         devices = {str(d): device_name(d) for d, _, _ in configs}
         payload = {"torch": torch.__version__, "devices": devices, "args": vars(args), "rows": rows}
-        write_json_atomic(args.json, payload)
+        atomic_write_text(args.json, json.dumps(payload, indent=1, default=str) + "\n")
     return 0
 
 

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hear_ssl.io import atomic_write_text
+
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
@@ -262,7 +264,7 @@ def main(argv=None) -> int:
         metric = "frame_mAP" if is_event else meta["evaluation"][0]
         results["tasks"][meta["task_name"]] = {"metric": metric, "scores": row}
     if args.out:
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        atomic_write_text(args.out, json.dumps(results, indent=1) + "\n")
     labels = [embedder.label for embedder in embedders]
     print("\n| task | " + " | ".join(labels) + " |")
     print("| --- |" + " --- |" * len(labels))

@@ -20,7 +20,6 @@ import math
 import os
 import random
 import re
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,9 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from .resample import resample
+from hear_ssl.audio import resample
+from hear_ssl.io import atomic_directory
+
 from .tasks import HEAREVAL_SCORES, validate_task
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"}
@@ -216,56 +217,52 @@ def build_task(
         duration = math.ceil(float(np.percentile(lengths, 95)) * 10) / 10
     labels = sorted({lbl[0] if event else lbl for c in clips for lbl in c.labels})
 
-    tmp = out_dir / f".{target.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    names = _unique_names(clips)
-    split_data = {s: {} for s in splits}
-    for clip, file_name in tqdm(list(zip(clips, names)), desc=f"build {name}", disable=not progress):
-        audio, sr = sf.read(str(clip.source), dtype=np.float32, always_2d=True)
-        audio = audio.mean(axis=1)
-        for rate in sample_rates:
-            out = resample(audio, sr, rate)
-            n = int(round(duration * rate))
-            out = out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
-            path = tmp / str(rate) / clip.split / file_name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), np.clip(out, -1.0, 1.0), rate, subtype="PCM_16")
-        if event:
-            limit = duration * 1000.0
-            events = [{"label": lbl, "start": s, "end": min(e, limit)} for lbl, s, e in clip.labels if s < limit]
-            split_data[clip.split][file_name] = events
-        else:
-            split_data[clip.split][file_name] = list(dict.fromkeys(clip.labels))
-    for split, data in split_data.items():
-        if not data:
-            raise BuildError(f"split {split} would be empty; provide more clips or fewer folds")
-        (tmp / f"{split}.json").write_text(json.dumps(data, indent=2))
-    with open(tmp / "labelvocabulary.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["idx", "label"])
-        writer.writerows(enumerate(labels))
-    metadata = {
-        "task_name": name,
-        "version": version,
-        "mode": "full",
-        "embedding_type": "event" if event else "scene",
-        "prediction_type": "multilabel" if multilabel else "multiclass",
-        "split_mode": split_mode,
-        "sample_duration": duration,
-        "evaluation": list(metrics),
-        "splits": splits,
-        "description": description or f"built by hear-ssl tasks build from {len(clips)} clips",
-    }
-    if split_mode != "trainvaltest":
-        metadata["nfolds"] = len(splits)
-    (tmp / "task_metadata.json").write_text(json.dumps(metadata, indent=2))
-    report = validate_task(tmp, check_audio=False)
-    if not report.ok:
-        raise BuildError("the built task does not validate:\n  " + "\n  ".join(report.problems))
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    # Assembled in a hidden folder beside the target, renamed into place only once it validates.
+    with atomic_directory(target) as tmp:
+        names = _unique_names(clips)
+        split_data = {s: {} for s in splits}
+        for clip, file_name in tqdm(list(zip(clips, names)), desc=f"build {name}", disable=not progress):
+            audio, sr = sf.read(str(clip.source), dtype=np.float32, always_2d=True)
+            audio = audio.mean(axis=1)
+            for rate in sample_rates:
+                out = resample(audio, sr, rate)
+                n = int(round(duration * rate))
+                out = out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
+                path = tmp / str(rate) / clip.split / file_name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(str(path), np.clip(out, -1.0, 1.0), rate, subtype="PCM_16")
+            if event:
+                limit = duration * 1000.0
+                events = [{"label": lbl, "start": s, "end": min(e, limit)} for lbl, s, e in clip.labels if s < limit]
+                split_data[clip.split][file_name] = events
+            else:
+                split_data[clip.split][file_name] = list(dict.fromkeys(clip.labels))
+        for split, data in split_data.items():
+            if not data:
+                raise BuildError(f"split {split} would be empty; provide more clips or fewer folds")
+            (tmp / f"{split}.json").write_text(json.dumps(data, indent=2))
+        with open(tmp / "labelvocabulary.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["idx", "label"])
+            writer.writerows(enumerate(labels))
+        metadata = {
+            "task_name": name,
+            "version": version,
+            "mode": "full",
+            "embedding_type": "event" if event else "scene",
+            "prediction_type": "multilabel" if multilabel else "multiclass",
+            "split_mode": split_mode,
+            "sample_duration": duration,
+            "evaluation": list(metrics),
+            "splits": splits,
+            "description": description or f"built by hear-ssl tasks build from {len(clips)} clips",
+        }
+        if split_mode != "trainvaltest":
+            metadata["nfolds"] = len(splits)
+        (tmp / "task_metadata.json").write_text(json.dumps(metadata, indent=2))
+        report = validate_task(tmp, check_audio=False)
+        if not report.ok:
+            raise BuildError("the built task does not validate:\n  " + "\n  ".join(report.problems))
     return target
 
 

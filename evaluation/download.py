@@ -13,11 +13,8 @@ requests; an archive is extracted only after its size and md5 match, into a hidd
 renamed into place, so an interrupted download or extraction never leaves a half task.
 """
 
-import hashlib
 import http.client
 import json
-import os
-import shutil
 import tarfile
 import urllib.error
 import urllib.request
@@ -25,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from hear_ssl.io import atomic_directory, commit_file, file_digest
 
 from .leaderboard import OFFICIAL_TASKS
 from .tasks import is_task_folder
@@ -116,14 +115,6 @@ def select_archives(patterns=None):
     return chosen
 
 
-def md5_of(path):
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download_file(url, dest, size=None, md5=None, progress=True, timeout=60):
     """Download `url` to `dest`, resuming `dest.part` with a range request, then verify size and md5.
 
@@ -169,25 +160,23 @@ def download_file(url, dest, size=None, md5=None, progress=True, timeout=60):
     if size is not None and got != size:
         raise DownloadError(f"{dest.name}: got {got} bytes, the record says {size}; rerun the same command to resume")
     if md5 is not None:
-        actual = md5_of(part)
+        actual = file_digest(part, "md5")
         if actual != md5:
             part.unlink()
             raise DownloadError(
                 f"{dest.name}: md5 {actual} does not match the published {md5}; "
                 "the partial file was removed, rerun to download again"
             )
-    os.replace(part, dest)
+    commit_file(part, dest)
     return dest
 
 
 def extract_task(archive_path, folder, tasks_dir):
     """Safely unpack `tasks/<folder>/...` of an archive into `tasks_dir/<folder>` (atomically)."""
     tasks_dir = Path(tasks_dir)
-    staging = tasks_dir / f".{folder}.extracting"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    target = tasks_dir / folder
     prefixes = (f"tasks/{folder}/", f"{folder}/")
-    with tarfile.open(archive_path, "r:*") as tar:
+    with atomic_directory(target) as staging, tarfile.open(archive_path, "r:*") as tar:
         members = []
         for member in tar:
             name = member.name.removeprefix("./")
@@ -197,17 +186,11 @@ def extract_task(archive_path, folder, tasks_dir):
                 raise DownloadError(f"{archive_path}: unexpected member {member.name!r} (expected tasks/{folder}/...)")
             if not (member.isfile() or member.isdir()):
                 raise DownloadError(f"{archive_path}: member {member.name!r} is a link or device; refusing to extract")
-            member.name = name.removeprefix("tasks/")
+            member.name = name.removeprefix("tasks/").removeprefix(f"{folder}/")
             members.append(member)
         tar.extractall(staging, members=members, filter="data")
-    extracted = staging / folder
-    if not is_task_folder(extracted):
-        raise DownloadError(f"{archive_path}: no task_metadata.json under tasks/{folder}/")
-    target = tasks_dir / folder
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(extracted, target)
-    shutil.rmtree(staging)
+        if not is_task_folder(staging):
+            raise DownloadError(f"{archive_path}: no task_metadata.json under tasks/{folder}/")
     return target
 
 

@@ -32,6 +32,8 @@ import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
+from hear_ssl.io import choose_device
+
 from .jsonio import write_json
 
 DONE = ".done.embeddings"
@@ -63,7 +65,7 @@ class HearModel:
     model : torch.nn.Module or tf.Module
         What `module.load_model(...)` returned.
     device : str, optional
-        For torch models; defaults to CUDA when available, as heareval does.
+        For torch models: "auto" (the default: CUDA when available, as heareval does), "cpu", "cuda[:N]".
     """
 
     def __init__(self, module, model, device=None):
@@ -71,7 +73,7 @@ class HearModel:
         self.model = model
         if isinstance(model, torch.nn.Module):
             self.kind = "torch"
-            self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self.device = choose_device(device or "auto")
             self.model.to(self.device)
         else:
             self.kind = "tf"

@@ -6,21 +6,25 @@ most JSON parsers reject them, so everything the harness writes is strict JSON a
 from heareval passes through `read_json`, which maps those tokens to `None`.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
+from typing import Any
+
+from hear_ssl.io import atomic_write_json
 
 _NON_FINITE = {"NaN": None, "Infinity": None, "-Infinity": None}
 
 
-def read_json(path):
+def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, mapping the non-standard `NaN`/`Infinity`/`-Infinity` tokens to `None`.
 
     Parameters
     ----------
-    path : str or Path
+    path : str or PathLike
 
     Returns
     -------
@@ -39,7 +43,7 @@ def read_json(path):
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
-def sanitize(value):
+def sanitize(value: Any) -> Any:
     """Return `value` with every non-finite float (nested in dicts/lists/tuples) replaced by `None`."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -52,36 +56,18 @@ def sanitize(value):
     return value
 
 
-def write_json(path, value, indent=2):
-    """Write strict JSON atomically: a temp file in the same folder, fsync, then `os.replace`.
+def write_json(path: str | os.PathLike, value: Any, indent: int | None = 2) -> None:
+    """Write `value` as strict JSON, atomically (`hear_ssl.io.atomic_write_json`).
 
-    A reader (or a resumed run after `kill -9`) sees either the old file or the complete new one,
-    never a truncated file. Non-finite floats are written as `null`.
+    Non-finite floats (nested anywhere) are written as `null` rather than raising.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination file; its folder is created if needed.
+    value : object
+        A JSON-able value; numpy/torch scalars are converted.
+    indent : int or None
+        Passed to `json.dumps`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(sanitize(value), indent=indent, allow_nan=False, sort_keys=False) + "\n"
-    write_text_atomic(path, text)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path, text):
-    """Write `text` to `path` atomically (temp file in the same folder, fsync, `os.replace`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_json(path, sanitize(value), indent=indent)

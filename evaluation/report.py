@@ -3,9 +3,10 @@
 import os
 from pathlib import Path
 
+from hear_ssl.io import atomic_write_bytes, atomic_write_text
+
 from .aggregate import DEFAULT_COMPARE, collect, to_csv, to_html, to_markdown
 from .figure import primary_figure
-from .jsonio import write_text_atomic
 from .leaderboard import load_leaderboard
 
 LEADERBOARD_ENV = "HEAR_SSL_LEADERBOARD"
@@ -46,10 +47,8 @@ def write_report(run_dir, leaderboard=None, out_dir=None, compare=DEFAULT_COMPAR
     if table.tasks:
         png = primary_figure(table)
         paths["figure"] = out_dir / "results.png"
-        tmp = paths["figure"].with_name(".results.png.tmp")
-        tmp.write_bytes(png)
-        os.replace(tmp, paths["figure"])
-    write_text_atomic(paths["markdown"], to_markdown(table, figure_name="results.png" if png else None))
-    write_text_atomic(paths["csv"], to_csv(table))
-    write_text_atomic(paths["html"], to_html(table, png))
+        atomic_write_bytes(paths["figure"], png)
+    atomic_write_text(paths["markdown"], to_markdown(table, figure_name="results.png" if png else None))
+    atomic_write_text(paths["csv"], to_csv(table))
+    atomic_write_text(paths["html"], to_html(table, png))
     return paths

@@ -7,57 +7,32 @@ written atomically, each finished split gets a sentinel, so an interrupted conve
 it stopped and a finished one is reused by every later module and run sharing the cache.
 """
 
+from __future__ import annotations
+
 import json
 import os
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-
-def resample(audio, source_rate, target_rate):
-    """Resample a mono float signal; soxr (VHQ) when installed, else scipy's polyphase filter.
-
-    Parameters
-    ----------
-    audio : numpy.ndarray
-        `(N,)` float32 samples.
-    source_rate, target_rate : int
-
-    Returns
-    -------
-    numpy.ndarray
-        `(round(N * target_rate / source_rate),)` float32.
-    """
-    if source_rate == target_rate:
-        return audio.astype(np.float32, copy=False)
-    try:
-        import soxr
-    except ImportError:
-        from scipy.signal import resample_poly
-
-        g = gcd(source_rate, target_rate)
-        out = resample_poly(audio, target_rate // g, source_rate // g)
-    else:
-        out = soxr.resample(audio, source_rate, target_rate, quality="VHQ")
-    # Keep the HEAR contract that every clip has exactly sample_duration * rate samples.
-    n = round(len(audio) * target_rate / source_rate)
-    out = out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
-    return out.astype(np.float32, copy=False)
+from hear_ssl.audio import resample
+from hear_ssl.io import atomic_path
 
 
-def audio_dir_for(task_dir, sample_rate, cache_dir, progress=True):
+def audio_dir_for(
+    task_dir: str | os.PathLike, sample_rate: int, cache_dir: str | os.PathLike, progress: bool = True
+) -> Path:
     """The folder holding `<split>/<file>` at `sample_rate` for this task, resampling if needed.
 
     Parameters
     ----------
-    task_dir : Path
+    task_dir : str or PathLike
         HEAR task folder.
     sample_rate : int
         The model's rate.
-    cache_dir : Path
+    cache_dir : str or PathLike
         Where resampled copies live (`<cache>/<task folder>/<rate>/`).
     progress : bool
 
@@ -99,8 +74,9 @@ def audio_dir_for(task_dir, sample_rate, cache_dir, progress=True):
                 raise ValueError(
                     f"{task_dir / str(source_rate) / split / name}: sample rate {sr}, folder says {source_rate}"
                 )
-            tmp = out.with_name(f".{name}.tmp")
-            sf.write(str(tmp), resample(audio, source_rate, sample_rate), sample_rate, subtype="FLOAT", format="WAV")
-            os.replace(tmp, out)
+            with atomic_path(out) as tmp:
+                sf.write(
+                    str(tmp), resample(audio, source_rate, sample_rate), sample_rate, subtype="FLOAT", format="WAV"
+                )
         done.touch()
     return target

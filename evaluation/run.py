@@ -7,10 +7,11 @@ same command resumes: finished units are skipped, interrupted ones are redone fr
 finished stage (see `hear_ssl.evaluation.state`).
 """
 
+from __future__ import annotations
+
 import ctypes
-import hashlib
+import dataclasses
 import importlib.util
-import json
 import logging
 import os
 import signal
@@ -21,9 +22,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .modules import check_unique_slugs
+from hear_ssl.io import sha256_file
+
+from .job import Job
+from .modules import ModuleSpec, check_unique_slugs
 from .predictions import GRIDS
-from .state import RunLock, Unit, check_run_config
+from .state import RunLock, check_run_config
 from .tasks import discover_tasks, validate_task
 
 log = logging.getLogger(__name__)
@@ -33,29 +37,29 @@ _PR_SET_PDEATHSIG = 1
 class TaskProblems(ValueError):
     """Raised when task folders fail validation; `problems` lists every problem with its path."""
 
-    def __init__(self, problems):
+    def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid tasks:\n  " + "\n  ".join(problems))
 
 
 def evaluate(
-    specs,
-    tasks_dir,
-    run_dir,
-    grid="default",
-    grid_points=8,
-    tasks=None,
-    jobs=1,
-    backend="heareval",
-    devices=None,
-    cache_dir=None,
-    keep_logs=False,
-    check_audio=True,
-    skip_invalid=False,
-    min_free_gb=2.0,
-    threads=None,
-    progress=True,
-):
+    specs: list[ModuleSpec],
+    tasks_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    grid: str = "default",
+    grid_points: int = 8,
+    tasks: str | None = None,
+    jobs: int = 1,
+    backend: str = "heareval",
+    devices: list[int] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    keep_logs: bool = False,
+    check_audio: bool = True,
+    skip_invalid: bool = False,
+    min_free_gb: float = 2.0,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, list[tuple[str, str]]]:
     """Run (or resume) an evaluation.
 
     Parameters
@@ -90,6 +94,7 @@ def evaluate(
     threads : int, optional
         Torch threads per worker; default `cpu_count // jobs`.
     progress : bool
+        Show progress bars (the workers' own only when `jobs` is 1).
 
     Returns
     -------
@@ -139,7 +144,7 @@ def evaluate(
     devices = _visible_gpus() if devices is None else list(devices)
 
     with RunLock(run_dir):
-        models = {s.slug: {**s.to_dict(), "weights_sha256": _sha256(s.weights)} for s in specs}
+        models = {s.slug: {**s.to_dict(), "weights_sha256": _weights_sha256(s.weights)} for s in specs}
         check_run_config(
             run_dir,
             {
@@ -150,33 +155,45 @@ def evaluate(
                 "backend": backend,
             },
         )
-        units = [(spec, task_dir, Unit(run_dir, spec.slug, task_dir.name)) for task_dir in valid for spec in specs]
-        todo = [u for u in units if not u[2].done]
-        outcome = {"done": [(u.model, u.task) for _, _, u in units if u.done], "failed": [], "skipped": []}
-        bar = tqdm(total=len(units), initial=len(units) - len(todo), desc="evaluate", unit="task", disable=not progress)
+        jobs_of_run = [
+            Job(
+                run_dir=run_dir,
+                spec=spec,
+                task_dir=task_dir,
+                cache_dir=cache_dir,
+                grid=grid,
+                grid_points=grid_points,
+                backend=backend,
+                keep_logs=keep_logs,
+                threads=threads,
+                progress=progress and jobs == 1,
+            )
+            for task_dir in valid
+            for spec in specs
+        ]
+        todo = [job for job in jobs_of_run if not job.unit.done]
+        outcome = {
+            "done": [(j.unit.model, j.unit.task) for j in jobs_of_run if j.unit.done],
+            "failed": [],
+            "skipped": [],
+        }
+        bar = tqdm(
+            total=len(jobs_of_run),
+            initial=len(jobs_of_run) - len(todo),
+            desc="evaluate",
+            unit="task",
+            disable=not progress,
+        )
         running = {}  # Popen -> (unit, slot)
         free_slots = list(range(jobs))
         try:
             while todo or running:
                 while todo and free_slots and (not running or _mem_available_gb() >= min_free_gb):
-                    spec, task_dir, unit = todo.pop(0)
+                    job = todo.pop(0)
                     slot = free_slots.pop(0)
                     gpu = devices[slot % len(devices)] if devices else None
-                    job = {
-                        "run_dir": str(run_dir),
-                        "model": unit.model,
-                        "spec": spec.to_dict(),
-                        "task_dir": str(task_dir),
-                        "grid": grid,
-                        "grid_points": grid_points,
-                        "backend": backend,
-                        "cache_dir": str(cache_dir),
-                        "keep_logs": keep_logs,
-                        "threads": threads,
-                        "use_gpu": gpu is not None,
-                        "progress": progress and jobs == 1,
-                    }
-                    running[_start_worker(job, unit, threads, gpu)] = (unit, slot)
+                    job = dataclasses.replace(job, use_gpu=gpu is not None)
+                    running[_start_worker(job, gpu)] = (job.unit, slot)
                     bar.set_postfix_str(", ".join(f"{u.model}/{u.task}" for u, _ in running.values()), refresh=True)
                 finished = [p for p in running if p.poll() is not None]
                 if not finished:
@@ -208,19 +225,18 @@ def evaluate(
     return outcome
 
 
-def _start_worker(job, unit, threads, gpu):
+def _start_worker(job: Job, gpu: int | None) -> subprocess.Popen:
+    unit = job.unit
     unit.log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(unit.log_path, "a")
     log_file.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} attempt on {unit.model} / {unit.task}\n")
     log_file.flush()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    # The worker runs with cwd=<run_dir>; make `evaluation` importable even from an uninstalled checkout.
-    package_root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    threads = str(job.threads)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hear_ssl.evaluation.worker", json.dumps(job)],
+        [sys.executable, "-m", "hear_ssl.evaluation.worker", job.to_json()],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env=env,
@@ -231,7 +247,7 @@ def _start_worker(job, unit, threads, gpu):
     return proc
 
 
-def _die_with_parent():
+def _die_with_parent() -> None:
     """Ask Linux to SIGKILL the worker if the orchestrator dies (even by kill -9): no orphan keeps writing."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -239,7 +255,7 @@ def _die_with_parent():
         pass
 
 
-def _visible_gpus():
+def _visible_gpus() -> list[int]:
     try:
         import torch
 
@@ -248,7 +264,7 @@ def _visible_gpus():
         return []
 
 
-def _mem_available_gb():
+def _mem_available_gb() -> float:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -259,11 +275,6 @@ def _mem_available_gb():
     return float("inf")
 
 
-def _sha256(weights):
-    if not weights or not Path(weights).is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _weights_sha256(weights: str | None) -> str | None:
+    """The digest recorded in run.json, so a resumed run notices a checkpoint swapped under the same path."""
+    return sha256_file(weights) if weights and Path(weights).is_file() else None

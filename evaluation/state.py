@@ -25,8 +25,6 @@ from pathlib import Path
 
 from .jsonio import read_json, write_json
 
-STAGES = ("embeddings", "predictions")
-
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

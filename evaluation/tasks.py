@@ -70,10 +70,6 @@ class TaskReport:
     def ok(self):
         return not self.problems
 
-    @property
-    def primary_metric(self):
-        return (self.metadata or {}).get("evaluation", [None])[0]
-
 
 def is_task_folder(path):
     """True if `path` is a folder holding a `task_metadata.json` (the HEAR marker of a task)."""

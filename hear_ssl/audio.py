@@ -23,11 +23,6 @@ SAMPLE_RATE = 16000
 LOG_EPS = float(torch.finfo(torch.float32).eps)
 
 
-def exact_div(x: int, y: int) -> int:
-    assert x % y == 0, f"{x} is not a multiple of {y}"
-    return x // y
-
-
 def hz_to_mel(freq):
     """HTK mel scale."""
     return 2595.0 * np.log10(1.0 + np.asarray(freq, dtype=np.float64) / 700.0)
@@ -55,23 +50,6 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
 def min_samples(config: FrontEndConfig) -> int:
     """Shortest waveform the centred reflect-padded STFT accepts."""
     return config.n_fft // 2 + 1
-
-
-def log_mel_spectrogram(audio: torch.Tensor, config: FrontEndConfig = FrontEndConfig()) -> torch.Tensor:
-    """Log-mel spectrogram of a batch of waveforms.
-
-    Parameters
-    ----------
-    audio : Tensor, shape (B, N) or (N,), float32 at ``config.sample_rate``.
-        Waveforms shorter than ``n_fft // 2 + 1`` samples are zero-padded to that length first (reflect
-        padding needs it); the official code would fail on them.
-    config : FrontEndConfig
-
-    Returns
-    -------
-    Tensor, shape (B, n_mels, N // hop_length + 1) (or without B for 1-D input).
-    """
-    return LogMelSpectrogram(config).to(audio.device)(audio)
 
 
 class LogMelSpectrogram(nn.Module):
@@ -138,20 +116,40 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
 
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample a 1-D float waveform; uses soxr when installed (faster, very high quality), else scipy."""
+    """Resample a mono float waveform: soxr at very high quality when installed, else scipy's polyphase filter.
+
+    The one resampler of hear-ssl: `load_audio` and the harness's task resampling both call it.
+
+    Parameters
+    ----------
+    audio : numpy.ndarray
+        `(N,)` float samples.
+    orig_sr, target_sr : int
+        Sample rates in Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        `(round(N * target_sr / orig_sr),)` float32; exactly that length (the two back-ends differ by a sample
+        at the end), so a HEAR clip keeps `sample_duration * rate` samples.
+    """
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr} Hz")
+    audio = audio.astype(np.float32, copy=False)
     if orig_sr == target_sr:
         return audio
-    if orig_sr <= 0:
-        raise ValueError(f"sample rate must be positive, got {orig_sr}")
     try:
         import soxr
-
-        return soxr.resample(audio.astype(np.float32), orig_sr, target_sr, quality="HQ").astype(np.float32)
     except ImportError:
         from scipy.signal import resample_poly
 
         g = math.gcd(int(orig_sr), int(target_sr))
-        return resample_poly(audio, target_sr // g, orig_sr // g).astype(np.float32)
+        out = resample_poly(audio, target_sr // g, orig_sr // g)
+    else:
+        out = soxr.resample(audio, orig_sr, target_sr, quality="VHQ")
+    n = round(len(audio) * target_sr / orig_sr)
+    out = out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
+    return out.astype(np.float32, copy=False)
 
 
 def as_float32(audio: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ encoder frames whose centres it covers (instead of re-encoding ~20 overlapping w
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from contextlib import nullcontext
 
 import torch
@@ -110,18 +111,14 @@ class AudioEmbedder(nn.Module):
         return sum(means) / len(means), sum(stds) / len(stds)
 
     def _clip_stats(self, clip: torch.Tensor) -> tuple[float, float]:
-        """Mean and (unbiased) std of one clip's whole log-mel, accumulated piece by piece."""
+        """Mean and (unbiased) std of one clip's whole log-mel, computed a time chunk at a time."""
         padded = self.frontend.pad(clip.unsqueeze(0))
         total_frames = self.frontend.num_frames(clip.shape[0])
         step = self._chunk_frames()
-        total, total_sq, count = 0.0, 0.0, 0
-        for first in range(0, total_frames, step):
-            logmel = self.frontend.frames(padded, first, min(first + step, total_frames)).double()
-            total += logmel.sum().item()
-            total_sq += logmel.square().sum().item()
-            count += logmel.numel()
-        mean = total / count
-        return mean, math.sqrt(max(total_sq - count * mean * mean, 0.0) / max(count - 1, 1))
+        return mean_std(
+            self.frontend.frames(padded, first, min(first + step, total_frames))
+            for first in range(0, total_frames, step)
+        )
 
     # ----------------------------------------------------------------------------------------------
     # Encoding with bounded memory
@@ -217,22 +214,36 @@ class AudioEmbedder(nn.Module):
             for clip, pass_starts in passes:
                 yield self.frontend(torch.stack([clip[s : s + window] for s in pass_starts]))
 
-        stats = self._quirk_stats(window_logmels(), len(starts) * len(padded)) if self.norm.serab_compat else None
+        stats = None
+        if self.norm.serab_compat:
+            # serab-byols' timestamp statistics: over every window of the call, then divided by their count.
+            num_call_windows = len(starts) * len(padded)
+            stats = tuple(value / num_call_windows for value in mean_std(window_logmels()))
         embeddings = [mean_max_pool(self._run_encoder(self._normalise(logmel, stats))) for logmel in window_logmels()]
         return torch.cat(embeddings).reshape(len(audio), num_windows, -1)
 
-    @staticmethod
-    def _quirk_stats(logmels, num_windows: int) -> tuple[float, float]:
-        """serab-byols timestamp statistics: over every window of the call, then divided by their count."""
-        total, total_sq, count = 0.0, 0.0, 0
-        for logmel in logmels:
-            logmel = logmel.double()
-            total += logmel.sum().item()
-            total_sq += logmel.square().sum().item()
-            count += logmel.numel()
-        mean = total / count
-        std = math.sqrt(max(total_sq - count * mean * mean, 0.0) / max(count - 1, 1))
-        return mean / num_windows, std / num_windows
+
+def mean_std(pieces: Iterable[torch.Tensor]) -> tuple[float, float]:
+    """Mean and unbiased std over every element of `pieces`, accumulated in float64 one piece at a time.
+
+    Parameters
+    ----------
+    pieces : iterable of torch.Tensor
+        Any shapes (log-mel chunks of one clip, or every window of a call); only their elements count.
+
+    Returns
+    -------
+    (float, float)
+        Mean and std, as one tensor holding all the elements would give them, without ever building it.
+    """
+    total, total_sq, count = 0.0, 0.0, 0
+    for piece in pieces:
+        piece = piece.double()
+        total += piece.sum().item()
+        total_sq += piece.square().sum().item()
+        count += piece.numel()
+    mean = total / count
+    return mean, math.sqrt(max(total_sq - count * mean * mean, 0.0) / max(count - 1, 1))
 
 
 def pool_windows(

@@ -56,13 +56,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, _default_file_mode())
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        commit_file(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+
+
+def commit_file(finished: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Durably rename a completely written file onto `path`: fsync it, `os.replace`, fsync the folder.
+
+    For writers that must keep their own partial file between runs (a resumable download's `.part`);
+    everything else should use `atomic_path`/`atomic_open`, which call this.
+    """
+    with open(finished, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(finished, path)
+    _fsync_directory(Path(path).parent)
 
 
 @contextmanager

@@ -24,6 +24,8 @@ from typing import Protocol
 
 from .atst_config import ATSTArchitecture, ATSTProcessing
 from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
+from .decar_config import DECARConfig, DECARProcessing
+from .delores_config import DeLoResConfig, DeLoResProcessing
 from .tempo_config import TempoProcessing, TempoTCNConfig
 
 # Key layouts a weights file can have. "official": the authors' release as published (usually a bare
@@ -507,14 +509,78 @@ _TEMPO_WEIGHTS = [
     ),
 ]
 
-# One block per family; a new family appends its own two lists here (see docs/models.md).
 _ARCHITECTURE_TABLE: list[Architecture] = [
     *_LOGMEL_ARCHITECTURES,
     *_BEATS_ARCHITECTURES,
     *_ATST_ARCHITECTURES,
     *_TEMPO_ARCHITECTURES,
 ]
-_WEIGHTS_TABLE: list[Weights] = [*_LOGMEL_WEIGHTS, *_ATST_WEIGHTS, *_TEMPO_WEIGHTS, *_BEATS_WEIGHTS]
+
+# DeLoRes-S / -M (LAPE, `hear_ssl/delores.py`) and DECAR (`hear_ssl/decar.py`). Their authors publish no
+# weights (and no licence), so the only tag is "user": a checkpoint the user trained with the official code,
+# in its official layout.
+
+_USER_WEIGHTS_LICENSE = "user-provided; none published (the authors' repositories have no licence file)"
+
+_DELORES_ARCHITECTURES = [
+    Architecture(
+        "delores-s", "delores", DeLoResConfig("delores-s"), "user",
+        "DeLoRes-S (LAPE), Barlow-Twins-style decorrelation on AudioNTT2020 d=2048 (Ghosh et al. 2022)",
+    ),
+    Architecture(
+        "delores-m", "delores", DeLoResConfig("delores-m"), "user",
+        "DeLoRes-M (LAPE), MoCo + per-layer decorrelation on AudioNTT2020 d=2048 (Ghosh et al. 2022)",
+    ),
+]  # fmt: skip
+_DELORES_WEIGHTS = [
+    Weights(
+        architecture=name,
+        tag="user",
+        format="official",
+        license=_USER_WEIGHTS_LICENSE,
+        redistributable=False,
+        processing=DeLoResProcessing(),
+        description=f"user-provided; none published. A LAPE upstream Lightning .ckpt (state_dict with {layout}) "
+        "or a bare AudioNTT2020Task6 state dict (features_1..3.*, fc.*)",
+    )
+    for name, layout in (("delores-s", "encoder.encoder.*"), ("delores-m", "encoder_q.encoder.*"))
+]
+_DECAR_ARCHITECTURES = [
+    Architecture(
+        "decar", "decar", DECARConfig(), "user",
+        "DECAR, DeepCluster on EfficientNet-B0 (1 channel), 1280-d pooled embedding (Ghosh et al. 2022)",
+    ),
+]  # fmt: skip
+_DECAR_WEIGHTS = [
+    Weights(
+        architecture="decar",
+        tag="user",
+        format="official",
+        license=_USER_WEIGHTS_LICENSE,
+        redistributable=False,
+        processing=DECARProcessing(),
+        description="user-provided; none published. A DECAR upstream checkpoint {'epoch', 'state_dict', "
+        "'optimizer'} with model_efficient.module.* keys (or without module.), or a bare EfficientNet-B0 state dict",
+    ),
+]
+
+# One block per family; a new family appends its own two lists here (see docs/models.md).
+_ARCHITECTURE_TABLE: list[Architecture] = [
+    *_LOGMEL_ARCHITECTURES,
+    *_BEATS_ARCHITECTURES,
+    *_ATST_ARCHITECTURES,
+    *_TEMPO_ARCHITECTURES,
+    *_DELORES_ARCHITECTURES,
+    *_DECAR_ARCHITECTURES,
+]
+_WEIGHTS_TABLE: list[Weights] = [
+    *_LOGMEL_WEIGHTS,
+    *_ATST_WEIGHTS,
+    *_TEMPO_WEIGHTS,
+    *_DELORES_WEIGHTS,
+    *_DECAR_WEIGHTS,
+    *_BEATS_WEIGHTS,
+]
 
 
 def _index():

@@ -60,14 +60,14 @@ def parse_hub_reference(reference: str) -> tuple[str, str, str | None]:
     return match["repo"], match["file"], match["rev"]
 
 
-def hub_download(repo_id: str, filename: str, revision: str | None) -> Path:
-    """One file through huggingface_hub's cache (a verified cache hit needs no network)."""
+def hub_download(repo_id: str, filename: str, revision: str | None, force: bool = False) -> Path:
+    """One file through huggingface_hub's cache (at a pinned commit, a cache hit needs no network)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
 
     where = f"hf://{repo_id}/{filename}" + (f"@{revision}" if revision else "")
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision, force_download=force))
     except LocalEntryNotFoundError as err:
         raise CheckpointError(
             f"{where} is not in the local Hugging Face cache and cannot be downloaded now ({err}). "
@@ -75,6 +75,12 @@ def hub_download(repo_id: str, filename: str, revision: str | None) -> Path:
         ) from err
     except HfHubHTTPError as err:
         raise CheckpointError(f"{where} could not be downloaded ({err}); check the repository and file name") from err
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode()
 
 
 def verify_sha256(path: Path, entry: Weights) -> None:
@@ -131,6 +137,9 @@ def resolve_weights(model_file_path: str | os.PathLike | None, entry: Weights) -
                 raise
             hub_problem = f" (the Hub copy was unavailable: {err})"
         else:
+            if sha256_file(path) != entry.sha256 and not _hub_offline():
+                # A damaged cache copy: fetch it once more before refusing it.
+                path = hub_download(entry.hub.repo_id, entry.filename, entry.hub.revision, force=True)
             verify_sha256(path, entry)
             return ResolvedWeights(path, "hub")
     if entry.bundled:

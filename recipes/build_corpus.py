@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from hear_ssl.io import atomic_write_text
 
 SPEECH = [
     "asterisk-core-sounds-en-wav",
@@ -168,12 +169,8 @@ def main(argv=None) -> int:
         }
         all_files += files
 
-    tmp = out / "corpus.txt.tmp"
-    tmp.write_text("".join(f"{f}\n" for f in all_files))
-    os.replace(tmp, out / "corpus.txt")
-    tmp = out / "sources.json.tmp"
-    tmp.write_text(json.dumps(sources, indent=2) + "\n")
-    os.replace(tmp, out / "sources.json")
+    atomic_write_text(out / "corpus.txt", "".join(f"{f}\n" for f in all_files))
+    atomic_write_text(out / "sources.json", json.dumps(sources, indent=2) + "\n")
     hours = sum(s["hours"] for s in sources.values())
     print(f"{len(all_files)} audio files, {hours:.2f} h from {len(sources)} packages -> {out / 'corpus.txt'}")
     return 0

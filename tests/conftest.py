@@ -1,18 +1,28 @@
-"""Shared fixtures: where the read-only reference data lives (../shared beside the checkout in CI)."""
+"""Shared fixtures: where the read-only reference data lives (../shared beside the checkout in CI).
+
+Without it the tests that need it skip, except under CI (`CI` set), where they fail (see `tests/requires.py`).
+"""
 
 import os
 from pathlib import Path
 
 import pytest
 
+from .requires import unavailable
+
 SHARED = Path(os.environ.get("HEAR_SSL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def existing_shared_dir(path: Path = SHARED) -> Path:
+    """`path` if it is a folder; otherwise skip the test, or fail it under CI."""
+    if not path.is_dir():
+        unavailable(f"shared reference data not found at {path} (set HEAR_SSL_SHARED)")
+    return path
 
 
 @pytest.fixture(scope="session")
 def shared_dir():
-    if not SHARED.is_dir():
-        pytest.skip(f"shared reference data not found at {SHARED} (set HEAR_SSL_SHARED)")
-    return SHARED
+    return existing_shared_dir()
 
 
 @pytest.fixture(scope="session")
@@ -29,5 +39,5 @@ def hear_tasks_dir(shared_dir):
 def byola_d512_checkpoint(reference_dir):
     path = reference_dir / "AudioNTT2020-BYOLA-64x96d512.pth"
     if not path.is_file():
-        pytest.skip(f"official BYOL-A d512 checkpoint absent at {path}")
+        unavailable(f"official BYOL-A d512 checkpoint absent at {path}")
     return path

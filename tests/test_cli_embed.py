@@ -198,7 +198,7 @@ def test_bad_files_give_one_line_errors(clips, random_checkpoint, tmp_path, caps
     assert run_cli(clips / "speech" / "clip.wav", tmp_path / name, *argv) == 2
     err = capsys.readouterr().err
     assert name in err and problem in err, err
-    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    assert not out.exists() and not list(tmp_path.glob(".o.npz*"))  # nor a temporary file
 
 
 def test_all_bad_files_are_listed_before_any_work(clips, tmp_path, capsys):

@@ -12,6 +12,8 @@ import pytest
 from hear_ssl import zoo_docs
 from hear_ssl.registry import available_models, available_weights
 
+from .requires import unavailable
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SKIP_MARK = "<!-- docs-test: skip"
 
@@ -63,7 +65,7 @@ def test_quickstart_examples_run(byola_d512_checkpoint, tmp_path, monkeypatch, c
             exec(compile(code, "docs/quickstart.md", "exec"), namespace)
         elif lang == "bash" and code.lstrip().startswith("hear-ssl embed"):
             if not console_script.exists():
-                pytest.skip("the hear-ssl console script is not installed (run make install)")
+                unavailable("the hear-ssl console script is not installed (run make install)")
             env = {**os.environ, "PATH": f"{console_script.parent}{os.pathsep}{os.environ['PATH']}"}
             result = subprocess.run(
                 ["bash", "-e", "-c", code], capture_output=True, text=True, env=env, timeout=300, check=False

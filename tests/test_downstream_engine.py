@@ -21,7 +21,9 @@ from hear_ssl.evaluation.downstream.mlp import StackedMLP
 from hear_ssl.evaluation.downstream.splits import data_splits
 from hear_ssl.evaluation.downstream.trainer import Monitor, loss_per_model
 
-tp = pytest.importorskip("heareval.predictions.task_predictions", reason="heareval is installed by `make install-eval`")
+from .requires import require_module
+
+tp = require_module("heareval.predictions.task_predictions", "heareval is installed by `make install-eval`")
 
 
 def _metadata(**extra):

@@ -24,6 +24,8 @@ import pytest
 from hear_ssl.evaluation.downstream import run_task
 from hear_ssl.evaluation.downstream.reference import comparable_hparams, primary_score, run_heareval
 
+from .requires import require_module
+
 SCENE, EVENT = "fsdd_digits-v1.0.0-full", "office_events-v1.0.0-full"
 GRID = "faster"
 GRID_POINTS = {SCENE: 4, EVENT: 2}
@@ -42,7 +44,7 @@ def _copy_top_level(src, dst):
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory, hear_tasks_dir, byola_d512_checkpoint):
-    pytest.importorskip("heareval.predictions.task_predictions", reason="heareval is installed by `make install-eval`")
+    require_module("heareval.predictions.task_predictions", "heareval is installed by `make install-eval`")
     import hear_ssl.byol_a as byol_a
     from hear_ssl.evaluation.embeddings import HearModel, compute_task_embeddings
 

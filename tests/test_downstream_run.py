@@ -13,8 +13,9 @@ from hear_ssl.evaluation.downstream.__main__ import main as cli_main
 from hear_ssl.evaluation.downstream.reference import primary_score
 from hear_ssl.evaluation.downstream.run import DONE_FILE, GRID_FILE, SCORES_FILE
 from tests.eval_support import embedding_task
+from tests.requires import require_module
 
-pytest.importorskip("heareval.score", reason="scores come from heareval (installed by `make install-eval`)")
+require_module("heareval.score", "scores come from heareval (installed by `make install-eval`)")
 
 SMALL_GRID = {"hidden_dim": [32], "max_epochs": [30], "patience": [5]}
 

@@ -5,7 +5,9 @@ import pickle
 
 import pytest
 
-pytest.importorskip("heareval")
+from .requires import require_module
+
+require_module("heareval", "installed by `make install-eval`")
 
 import torch  # noqa: E402
 
@@ -89,7 +91,7 @@ def test_trusted_loading_only_under_the_lightning_folder(tmp_path):
 
 def test_nvml_device_name_on_gpu_machines(monkeypatch, tmp_path):
     """heareval's CUDA profiler calls .decode() on the str current pynvml returns."""
-    pynvml = pytest.importorskip("pynvml")
+    pynvml = require_module("pynvml", "installed by `make install-eval`")
     import heareval.gpu_max_mem as gpu_max_mem
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -12,6 +12,7 @@ import pytest
 from hear_ssl.evaluation.embeddings import HearModel, compute_task_embeddings, heareval_batch_size, labels_at_timestamps
 
 from .eval_support import subset_task
+from .requires import require_module
 
 
 def test_labels_at_timestamps_follow_heareval_interval_rule():
@@ -33,8 +34,8 @@ def test_batch_size_rule_matches_heareval():
 
 @pytest.fixture(scope="module")
 def both_outputs(tmp_path_factory, hear_tasks_dir, byola_d512_checkpoint):
-    pytest.importorskip("heareval")
-    pytest.importorskip("tensorflow")
+    require_module("heareval", "installed by `make install-eval`")
+    require_module("tensorflow", "installed by `make install-eval`")
     import hear_ssl.byol_a as byol_a
 
     root = tmp_path_factory.mktemp("equiv")

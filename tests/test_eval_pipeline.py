@@ -17,8 +17,9 @@ import pytest
 from hear_ssl.evaluation.jsonio import read_json
 
 from .eval_support import subset_task
+from .requires import require_module
 
-pytest.importorskip("heareval")
+require_module("heareval", "installed by `make install-eval`")
 
 MODEL = "hear_ssl.byol_a-AudioNTT2020-BYOLA-64x96d512"
 SCENE, EVENT = "drum_strokes-v1.0.0-full", "office_events-v1.0.0-full"

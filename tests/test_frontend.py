@@ -1,11 +1,15 @@
 """The log-mel front-end matches the official torchaudio front-end and handles real-world input."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from hear_ssl.audio import LogMelSpectrogram, load_audio, mel_filterbank, resample, to_mono
 from hear_ssl.config import FrontEndConfig
+
+from .requires import require_module
 
 CLIPS = ["noise_3s", "chirp_2p5s", "twotone_1s", "burst_0p2s", "silence_1s"]
 
@@ -113,3 +117,17 @@ def test_load_audio_short_multichannel_file_averages_channels(tmp_path):
     soundfile.write(single, np.array([0.5]), 44100, subtype="FLOAT")
     with pytest.raises(ValueError, match="too short"):
         load_audio(single)
+
+
+@pytest.mark.parametrize("backend", ["soxr", "scipy"])
+def test_resample_gives_exactly_rounded_length_with_either_backend(monkeypatch, backend):
+    if backend == "scipy":
+        monkeypatch.setitem(sys.modules, "soxr", None)  # `import soxr` now raises ImportError
+    else:
+        require_module("soxr", "installed by `make install` (the [resample] extra)")
+    t = np.arange(44101) / 44100
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float64)
+    out = resample(tone, 44100, 16000)
+    assert out.dtype == np.float32 and len(out) == round(44101 * 16000 / 44100)
+    expected = 0.5 * np.sin(2 * np.pi * 440 * np.arange(len(out)) / 16000)
+    np.testing.assert_allclose(out[200:-200], expected[200:-200], atol=2e-3)  # edges: filter start-up

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from .requires import require_module
 from .test_hear_api import MODULES, random_weights
 
-pytest.importorskip("hearvalidator", reason="install with `make install-eval`")
+require_module("hearvalidator", "install with `make install-eval`")
 
 
 @pytest.mark.parametrize("module", list(MODULES))

@@ -96,6 +96,9 @@ assert code == 0, code
 entry_source = printed.getvalue().split("# Add to _WEIGHTS_TABLE", 1)[1].split("\\n", 1)[1]
 entry = eval(entry_source, vars(registry))  # exactly what a maintainer pastes into the table
 resolved = resolve_weights("", entry)  # online: downloads into the HF_HOME cache at the pinned commit
+assert resolve_weights("", entry) == resolved  # a cache hit at a pinned commit: no request
+resolved.path.write_bytes(b"damaged")  # the cache blob (the snapshot entry links to it)
+assert resolve_weights("", entry) == resolved  # sha256 mismatch: fetched once more
 report = {"stdout": printed.getvalue(), "entry": entry_source, "path": str(resolved.path), "origin": resolved.origin}
 print(json.dumps(report))
 """
@@ -132,6 +135,8 @@ def test_push_to_hub_prints_the_registry_entry_the_resolver_reads(checkpoint, tm
         assert f"at commit {commit}" in report["stdout"]
         assert f"HubFile('me/encoder', '{commit}')" in report["entry"] and sha256_file(weights) in report["entry"]
         assert report["origin"] == "hub" and Path(report["path"]).read_bytes() == weights.read_bytes()
+        downloads = [request for request in hub.requests if "/resolve/" in request[1]]
+        assert [method for method, _ in downloads] == ["HEAD", "GET", "HEAD", "GET"], downloads
         requests_before = len(hub.requests)
         offline = subprocess.run(
             [sys.executable, "-c", RESOLVE_OFFLINE], input=report["entry"], env={**env, "HF_HUB_OFFLINE": "1"},
@@ -141,8 +146,14 @@ def test_push_to_hub_prints_the_registry_entry_the_resolver_reads(checkpoint, tm
         assert len(hub.requests) == requests_before, "HF_HUB_OFFLINE=1 must not touch the network"
     resolved = json.loads(offline.stdout.strip().splitlines()[-1])
     assert resolved == {"path": report["path"], "origin": "hub", "size": 48}
-    # The printed entry also proposes the architecture this unregistered width needs.
-    assert "Architecture('hear-ssl-byol-audiontt2020-d48', 'byol_a'" in report["stdout"]
+    # The printed text also proposes the architecture this unregistered width needs, consistent with the entry.
+    from hear_ssl import registry
+
+    line = next(line for line in report["stdout"].splitlines() if line.startswith("Architecture("))
+    architecture, entry = eval(line, vars(registry)), eval(report["entry"], vars(registry))
+    assert (architecture.name, architecture.family) == ("hear-ssl-byol-audiontt2020-d48", "byol_a")
+    assert architecture.default_tag == entry.tag and architecture.embedding_size == 48
+    assert entry.architecture == architecture.name
 
 
 def test_registry_entry_names_a_registered_architecture(checkpoint, tmp_path):

@@ -11,15 +11,17 @@ from pathlib import Path
 
 from .grids import DEFAULT_GRID_POINTS, GRID_NAMES
 from .reference import primary_score
-from .run import DONE_FILE, default_device, run_task
+from .run import DONE_FILE, run_task
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m hear_ssl.evaluation.downstream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hear_ssl.evaluation.downstream", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("task_dirs", nargs="+", type=Path, help="task embedding folders (heareval format)")
     parser.add_argument("--grid", default="default", choices=GRID_NAMES)
     parser.add_argument("--grid-points", type=int, default=DEFAULT_GRID_POINTS)
-    parser.add_argument("--device", default=None, help=f"default: {default_device()}")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--seed", type=int, default=42, help="initialisation and dropout seed")
     parser.add_argument("--force", action="store_true", help="redo tasks that have prediction-done.json")

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .run import GRID_FILE, SCORES_FILE
+from .run import SCORES_FILE
 
 MIN_TOLERANCE = 0.01
 _RESULT_LINE = re.compile(r" result: (\[.*\])\s*$")
@@ -57,12 +57,6 @@ def heareval_grid_summary(embeddings_dir):
     return rows
 
 
-def fast_grid_summary(embeddings_dir):
-    """The fast engine's grid points (`prediction-grid.json`), in the same `[score, epoch, hparams, pp]` form."""
-    rows = json.loads((Path(embeddings_dir) / GRID_FILE).read_text())
-    return [[r["validation_score"], r["epoch"], r["hparams"], r["postprocessing"]] for r in rows]
-
-
 def primary_score(results):
     """The primary test score of a score file: (mean over folds, fold std or None)."""
     if "aggregated_scores" in results:
@@ -79,15 +73,15 @@ def comparable_hparams(hparams):
     return {k: re.sub(r" at 0x[0-9a-f]+", "", str(v)) for k, v in hparams.items()}
 
 
-def parity(heareval_results, fast_results, heareval_grid=None, fast_grid=None, fast_seed_scores=None):
+def parity(heareval_results, fast_results, heareval_grid=None, fast_seed_scores=None):
     """Compare two score files under the issue's parity rule.
 
     Parameters
     ----------
     heareval_results, fast_results : dict
         The two `test.predicted-scores.json` contents.
-    heareval_grid, fast_grid : list, optional
-        Grid summaries (`heareval_grid_summary`, `fast_grid_summary`) to judge the chosen grid point.
+    heareval_grid : list, optional
+        heareval's grid summary (`heareval_grid_summary`), to judge the grid point the fast engine chose.
     fast_seed_scores : list of float, optional
         The fast engine's primary score over several seeds (including `fast_results`'s).
 

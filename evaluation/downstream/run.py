@@ -10,17 +10,18 @@ way: `test.predicted-scores.json`, `<test fold>.predictions.pkl` per split, `pre
 plus `prediction-grid.json`, every grid point's validation result (heareval prints it to its log).
 """
 
+from __future__ import annotations
+
 import json
-import os
 import pickle
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..jsonio import write_text_atomic
+from hear_ssl.io import atomic_open, atomic_write_text, choose_device
+
 from .data import load_task
 from .grids import DEFAULT_GRID_POINTS, sample_grid_points
 from .mlp import StackedMLP
@@ -33,11 +34,6 @@ DONE_FILE = "prediction-done.json"
 GRID_FILE = "prediction-grid.json"
 
 
-def default_device():
-    """CUDA when available (as heareval picks `--gpus`), else the CPU."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def run_task(
     embeddings_dir,
     grid="default",
@@ -48,7 +44,7 @@ def run_task(
     write=True,
     progress=True,
 ):
-    """Train, select and test downstream models on one task, as heareval does, much faster.
+    """Train, select and test downstream models on one task, as heareval does, all grid points batched.
 
     Parameters
     ----------
@@ -60,7 +56,7 @@ def run_task(
         How many grid configurations to sample (heareval's `--grid-points`, default 8), drawn exactly
         as heareval draws them.
     device : str or torch.device, optional
-        Default: CUDA if available, else CPU.
+        "auto" (the default: CUDA if available, else CPU), "cpu", "cuda" or "cuda:N".
     seed : int
         Seeds weight initialisation and dropout (heareval's grid sampling always uses its seed 42).
     precision : {"fp32", "bf16"}
@@ -78,7 +74,7 @@ def run_task(
         tasks only); the chosen `hparams` and event `postprocessing`; `score_mode`; `embedding_path`.
     """
     start = time.time()
-    device = torch.device(device or default_device())
+    device = choose_device(device or "auto")
     path = Path(embeddings_dir)
     task = load_task(path)
     scorer = Scorer(task.metadata, task.labels)
@@ -115,7 +111,7 @@ def run_task(
     if write:
         for key, value in predictions.items():
             _write_pickle(path / f"{key}.predictions.pkl", value)
-        write_text_atomic(path / SCORES_FILE, json.dumps(results, indent=4))
+        atomic_write_text(path / SCORES_FILE, json.dumps(results, indent=4))
         grid_summary = [
             {
                 "rank": ranked.index(i) + 1,
@@ -127,7 +123,7 @@ def run_task(
             }
             for i, r in enumerate(grid_results)
         ]
-        write_text_atomic(path / GRID_FILE, json.dumps(grid_summary, indent=4))
+        atomic_write_text(path / GRID_FILE, json.dumps(grid_summary, indent=4))
         done = {
             "time": time.time() - start,
             "embedding_path": str(path),
@@ -140,7 +136,7 @@ def run_task(
             "precision": precision,
             "seed": seed,
         }
-        write_text_atomic(path / DONE_FILE, json.dumps(done, indent=4))
+        atomic_write_text(path / DONE_FILE, json.dumps(done, indent=4))
     return results
 
 
@@ -192,15 +188,9 @@ def hparams_to_json(conf):
     return {k: v if isinstance(v, (str, float, int)) else str(v) for k, v in conf.items()}
 
 
-def _write_pickle(path, value):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(value, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_pickle(path: Path, value: object) -> None:
+    with atomic_open(path, "wb") as f:
+        pickle.dump(value, f)
 
 
 def run_predictions(

@@ -23,7 +23,7 @@ import math
 import time
 from collections import defaultdict
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -59,7 +59,6 @@ class JobResult:
     running: list
     time_s: float
     epochs_trained: int = 0
-    history: list = field(default_factory=list)
 
 
 class Monitor:
@@ -166,7 +165,7 @@ class _Group:
         self.model = StackedMLP(confs, n_in, n_out, data.device, seeds)
         self.optim = StackedAdam(self.model.params, [c["lr"] for c in confs])
         self.monitors = [Monitor(maximize, job.conf["patience"]) for job in jobs]
-        self.state = [{"epochs": 0, "history": []} for _ in jobs]
+        self.state = [{"epochs": 0} for _ in jobs]
         self.best = [None] * len(jobs)  # per job: the checkpointed (params, running) of the model
         self._build_plan()
 
@@ -244,7 +243,6 @@ class _Group:
             for j in members:
                 pos = self.live.index(j)
                 score, setting = scorer(names, logits[pos])
-                self.state[j]["history"].append((epoch, score))
                 checkpointed, stop = self.monitors[j].update(epoch, score)
                 if checkpointed:
                     self.state[j]["postprocessing"] = setting
@@ -283,7 +281,6 @@ class _Group:
                     running=self.best[j][1],
                     time_s=s["time_s"],
                     epochs_trained=s["epochs"],
-                    history=s["history"],
                 )
             )
         return out

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_open, choose_device
+
 RAW_SUFFIX = ".npy"
 # Rates outside this range are a unit slip (16 for 16 kHz) or a typo, not audio.
 MIN_PLAUSIBLE_RATE, MAX_PLAUSIBLE_RATE = 1000, 1_000_000
@@ -115,7 +117,10 @@ def run(args: argparse.Namespace) -> int:
     problems = [problem for path in paths if (problem := check_input(path, args.sample_rate))]
     if problems:
         raise InputError(f"{len(problems)} of {len(paths)} inputs cannot be embedded:\n  " + "\n  ".join(problems))
-    device = pick_device(args.device)
+    try:
+        device = choose_device(args.device)
+    except ValueError as err:
+        raise InputError(f"--device: {err}") from None
     try:
         model = load_model(args.weights, args.model, precision=args.precision, serab_compat=args.serab_compat)
     except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
@@ -145,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     for index, name in enumerate(names):
         for kind, value in results[index].items():
             arrays[f"{kind}/{name}"] = value
-    save_npz_atomic(out, arrays)
+    with atomic_open(out, "wb") as handle:  # an interrupted run leaves no half file
+        np.savez(handle, **arrays)
     if not args.quiet:
         print(f"wrote {len(names)} embeddings ({model.scene_embedding_size}-d, {model.name}) to {out}", file=sys.stderr)
     return 0
@@ -253,28 +259,6 @@ def output_names(paths: list[Path]) -> list[str]:
     resolved = [p.resolve() for p in paths]
     root = Path(os.path.commonpath([str(p.parent) for p in resolved]))
     return [p.relative_to(root).as_posix() for p in resolved]
-
-
-def pick_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise InputError(f"--device {name!r} is not a device ({first_line(err)}); use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return device
-
-
-def save_npz_atomic(out: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temporary file beside `out`, then rename, so an interrupted run leaves no half file."""
-    partial = out.with_name(out.name + ".partial")
-    with open(partial, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(partial, out)
 
 
 def first_line(err: BaseException) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 
 from ..audio import SAMPLE_RATE, LogMelSpectrogram, load_audio
 from ..config import FrontEndConfig
+from ..io import atomic_open, atomic_write_json
 
 MANIFEST = "manifest.json"
 CACHE_VERSION = 1
@@ -38,12 +38,6 @@ def files_digest(files: list[Path]) -> str:
     for path in files:
         digest.update(f"{Path(path).resolve()}\t{Path(path).stat().st_size}\n".encode())
     return digest.hexdigest()
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def logmel_of_waveform(waveform: np.ndarray, frontend: LogMelSpectrogram) -> np.ndarray:
@@ -147,10 +141,8 @@ def build_logmel_cache(
         nonlocal pending, pending_frames, pending_entries, pending_skipped, total
         if pending:
             name = f"shard-{len(manifest['shards']):05d}.npy"
-            tmp = cache_dir / (name + ".tmp")
-            with open(tmp, "wb") as handle:
+            with atomic_open(cache_dir / name, "wb") as handle:
                 np.save(handle, np.concatenate(pending, axis=1))
-            os.replace(tmp, cache_dir / name)
             manifest["shards"].append(
                 {
                     "name": name,
@@ -162,7 +154,7 @@ def build_logmel_cache(
             )
         manifest["skipped"] += pending_skipped
         manifest["next_file"] = start + done
-        write_json_atomic(manifest_path, manifest)
+        atomic_write_json(manifest_path, manifest, indent=1)
         pending, pending_frames, pending_entries, pending_skipped = [], 0, [], []
         total = torch.zeros(2, dtype=torch.float64)
 
@@ -188,7 +180,7 @@ def build_logmel_cache(
     done = len(files) - start
     flush()
     manifest["complete"] = True
-    write_json_atomic(manifest_path, manifest)
+    atomic_write_json(manifest_path, manifest, indent=1)
     return cache_report(cache_dir)
 
 

@@ -53,11 +53,8 @@ def matching_architectures(encoder: EncoderConfig, framing: FramingConfig, objec
 
     Families named after an objective (`barlow_twins`, `hybrid`) are preferred for weights trained with it.
     """
-    names = [
-        name
-        for name in registry.available_models()
-        if registry.get_architecture(name).config == registry.LogMelEncoder(encoder, framing)
-    ]
+    wanted = registry.LogMelEncoder(encoder, framing)
+    names = [name for name in registry.available_models() if registry.get_architecture(name).config == wanted]
     return sorted(names, key=lambda name: registry.get_architecture(name).family != objective)
 
 
@@ -66,14 +63,12 @@ def hear_module_for(encoder: EncoderConfig, framing: FramingConfig, objective: s
     exact = matching_architectures(encoder, framing, objective)
     if exact:
         return registry.get_architecture(exact[0]).module
-    kinds = [
-        registry.get_architecture(name)
-        for name in registry.available_models()
-        if getattr(registry.get_architecture(name).config, "encoder", None) is not None
-        and registry.get_architecture(name).config.encoder.arch == encoder.arch
+    same_kind = [
+        arch
+        for arch in map(registry.get_architecture, registry.available_models())
+        if isinstance(arch.config, registry.LogMelEncoder) and arch.config.encoder.arch == encoder.arch
     ]
-    kinds.sort(key=lambda arch: arch.family != objective)
-    return kinds[0].module
+    return min(same_kind, key=lambda arch: arch.family != objective).module
 
 
 def write_weights(
@@ -284,19 +279,16 @@ def registry_entry(result: ExportResult, repo_id: str, revision: str) -> str:
     framing = FramingConfig.from_dict(config["framing"])
     objective = result.training.get("objective", "")
     matches = matching_architectures(encoder, framing, objective)
+    architecture = matches[0] if matches else result.name.lower().replace("_", "-")
+    tag = "hub" if f"{architecture}.hear-ssl" in registry.available_weights() else "hear-ssl"
     lines = []
-    if matches:
-        architecture = matches[0]
-    else:
-        architecture = result.name.lower().replace("_", "-")
+    if not matches:
         family = hear_module_for(encoder, framing, objective).removeprefix("hear_ssl.")
         lines += [
             "# No registered architecture has this encoder; add one to _ARCHITECTURE_TABLE:",
             f"Architecture({architecture!r}, {family!r}, LogMelEncoder(EncoderConfig(**{config['encoder']!r}), "
-            f"FramingConfig(**{config['framing']!r})), 'hub', {result.name!r})",
+            f"FramingConfig(**{config['framing']!r})), {tag!r}, {result.name!r})",
         ]
-    taken = set(registry.available_weights(architecture)) if matches else set()
-    tag = "hear-ssl" if f"{architecture}.hear-ssl" not in taken else "hub"
     description = f"{objective}, {result.training.get('step', '?')} steps ({result.name})"
     lines += [
         "# Add to _WEIGHTS_TABLE (fill in the licence; change the tag if you like):",

@@ -15,12 +15,13 @@ Targets are standardised per feature (`Standardiser`) so every feature weighs th
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..io import atomic_open
 
 OPENSMILE_SETS = {"compare_2016": "ComParE_2016", "egemaps_v02": "eGeMAPSv02"}
 FEATURE_SETS = ("torch",) + tuple(OPENSMILE_SETS)
@@ -150,9 +151,8 @@ def opensmile_segment_features(
         features, done_files = saved["features"], set(saved["done_files"].tolist())
 
     def save():
-        tmp = out_path.with_name(out_path.name + ".tmp.npz")
-        np.savez(tmp, features=features, done_files=np.array(sorted(done_files), dtype=np.int64), key=key)
-        os.replace(tmp, out_path)
+        with atomic_open(out_path, "wb") as handle:
+            np.savez(handle, features=features, done_files=np.array(sorted(done_files), dtype=np.int64), key=key)
 
     by_file = defaultdict(list)
     for row, segment in enumerate(segments):
