@@ -147,3 +147,11 @@ def test_decar_reclusters_resets_its_classifier_and_samples_uniformly_over_clust
     rows = np.searchsorted(decar.sample_ids, ids.numpy())
     counts = np.bincount(decar.labels[rows], minlength=4)
     assert counts.min() >= 5  # 24 draws, 4 clusters, each about equally often
+
+
+def test_hybrid_adds_features_to_the_two_view_objectives_configured_here():
+    from hear_ssl.pretrain.config import hybrid_bases
+
+    assert hybrid_bases() == ("byol", "barlow_twins", "vicreg")
+    with pytest.raises(ValueError, match="hybrid_base must be one of"):
+        PretrainConfig(objective="hybrid", hybrid_base="vibcreg")

@@ -141,7 +141,12 @@ class PretrainConfig:
 
 
 def hybrid_bases() -> tuple[str, ...]:
-    """Objectives the hybrid objective can add its feature regression to: those on two augmented views."""
-    from .objectives.base import TwoViewObjective
+    """Objectives the hybrid objective can add its feature regression to: those on two augmented views whose
+    settings are fields of this config (an objective's own `Options` would not reach it inside the hybrid)."""
+    from .objectives.base import NoOptions, TwoViewObjective
 
-    return tuple(name for name in OBJECTIVES if issubclass(objective_class(name), TwoViewObjective))
+    return tuple(
+        name
+        for name in OBJECTIVES
+        if issubclass(objective_class(name), TwoViewObjective) and objective_class(name).Options is NoOptions
+    )
