@@ -146,7 +146,8 @@ def test_decar_reclusters_resets_its_classifier_and_samples_uniformly_over_clust
     _, ids = decar.next_batch(crops, 24)
     rows = np.searchsorted(decar.sample_ids, ids.numpy())
     counts = np.bincount(decar.labels[rows], minlength=4)
-    assert counts.min() >= 5  # 24 draws, 4 clusters, each about equally often
+    # One pass: 7 draws per cluster (24 // 4 + 1), shuffled, cut to 24, so each cluster appears 3 to 7 times.
+    assert counts.min() >= 3 and counts.max() <= 7 and counts.sum() == 24
 
 
 def test_hybrid_adds_features_to_the_two_view_objectives_configured_here():
