@@ -24,7 +24,7 @@ install: $(PY)
 # `evaluate --cluster ray` test.
 install-eval: install
 	$(PIP) install --no-deps --ignore-requires-python heareval==2021.1.3 hearvalidator==2021.0.6
-	$(PIP) install -e ".[eval,cluster]" tensorflow-cpu
+	$(PIP) install -e ".[eval,cluster]" tensorflow-cpu faiss-cpu
 
 test: install-eval
 	$(PY) -m pytest -q --slow tests

@@ -56,8 +56,9 @@ setup(
         "resample": ["soxr"],
         "eval": EVAL_REQUIRES,
         "dev": ["pytest", "ruff"],
-        # openSMILE regression targets for the hybrid pretraining objective (`--features compare_2016`).
-        "train": ["opensmile"],
+        # openSMILE regression targets for the hybrid pretraining objective (`--features compare_2016`);
+        # faiss k-means for DECAR's clustering (scikit-learn's is the fallback).
+        "train": ["opensmile", "faiss-cpu"],
         # `hear-ssl evaluate --cluster ray`: tested with Ray 2.60 (tests/test_eval_cluster.py).
         "cluster": ["ray>=2.60,<2.61"],
     },

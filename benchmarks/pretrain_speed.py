@@ -113,7 +113,7 @@ def measure_step(objective: str, encoder: str, batch: int, steps: int, device: s
     state.objective.train()
 
     def step():
-        train_step(state, lambda: crops.next_batch(batch))
+        train_step(state)
 
     step()  # warm-up: allocator, kernels, mixup memory
     sync(device)

@@ -7,6 +7,7 @@ import copy
 import os
 from dataclasses import fields
 
+import numpy as np
 import pytest
 import torch
 
@@ -30,6 +31,9 @@ TINY_OPTIONS: dict[str, dict] = {
     "atst_clip": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "view_frames": 32},
     "atst_frame": {"embed_dim": 16, "depth": 1, "num_heads": 2, "crop_frames": 40, "mask_block": 2},
     "beats": TINY_BEATS,
+    "dino": {"out_dim": 32, "hidden_dim": 16, "bottleneck_dim": 8},
+    "vibcreg": {"iternorm_groups": 4},
+    "decar": {"clusters": 4, "pca_dim": 8, "recluster_every": 2, "embed_batch": 8},
 }
 
 
@@ -53,7 +57,7 @@ def tiny_config(objective: str, **overrides) -> PretrainConfig:
     if objective == "beats_tokenizer":
         options = {**TINY_BEATS, "estimator_layers": 1, "teacher": tiny_beats_teacher()}
         options = {k: v for k, v in options.items() if k != "predictor_layers"}
-    return PretrainConfig(objective=objective, options=options, **{**TINY, **overrides})
+    return PretrainConfig(**{**TINY, "objective": objective, "options": options, **overrides})
 
 
 def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:
@@ -70,7 +74,8 @@ def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_every_parameter_of_the_objective_gets_a_gradient(objective):
     state, crops = tiny_state(tiny_config(objective))
-    raw, ids = crops.next_batch(4)
+    state.objective.begin_step(state)
+    raw, ids = state.objective.next_batch(crops, 4)
     inputs = state.objective.inputs(Batch(raw, (raw + 2) / 5, ids), state.augment)
     loss, terms = state.objective(inputs)
     assert loss.dim() == 0 and torch.isfinite(loss)
@@ -85,13 +90,13 @@ def test_train_state_round_trip_continues_exactly(objective):
     config = tiny_config(objective)
     state, crops = tiny_state(config)
     for _ in range(2):
-        train_step(state, lambda: crops.next_batch(4))
+        train_step(state)
     saved = copy.deepcopy(state.state_dict())  # its tensors are the live weights until written out
-    expected = [train_step(state, lambda: crops.next_batch(4))[0].item() for _ in range(2)]
+    expected = [train_step(state)[0].item() for _ in range(2)]
 
-    restored, other_crops = tiny_state(config)
+    restored, _ = tiny_state(config)
     restored.load_state_dict(saved)
-    got = [train_step(restored, lambda: other_crops.next_batch(4))[0].item() for _ in range(2)]
+    got = [train_step(restored)[0].item() for _ in range(2)]
     assert got == expected
     assert restored.step == 4
     for key, value in state.objective.state_dict().items():
@@ -133,3 +138,46 @@ def test_flags_of_tuple_and_optional_fields_parse_to_the_config(tmp_path):
 def test_unknown_objective_options_are_named():
     with pytest.raises(ValueError, match="options of objective 'byol'"):
         PretrainConfig(objective="byol", options={"student_temp": 0.1})
+
+
+def test_dino_schedules_and_frozen_last_layer():
+    options = {**TINY_OPTIONS["dino"], "teacher_temp_warmup": 0.5, "freeze_last_layer": 0.5}
+    state, crops = tiny_state(tiny_config("dino", options=options, max_steps=4))
+    dino = state.objective
+    assert [dino.teacher_temp(s) for s in range(4)] == pytest.approx([0.04, 0.055, 0.07, 0.07])
+    last = dino.network.projector.last_layer.weight_v
+    before = last.detach().clone()
+    for _ in range(2):  # steps 0 and 1: last layer frozen
+        train_step(state)
+    assert torch.equal(last, before)
+    train_step(state)
+    assert not torch.equal(last, before)
+    assert torch.allclose(dino.network.projector.last_layer(torch.eye(8)).norm(dim=0), torch.ones(32), atol=1e-5)
+    assert dino.center.abs().sum() > 0  # the centre follows the teacher's logits
+
+
+def test_decar_reclusters_resets_its_classifier_and_samples_uniformly_over_clusters():
+    state, crops = tiny_state(tiny_config("decar"))
+    decar = state.objective
+    decar.begin_step(state)
+    assert decar.cluster_epoch == 1 and len(decar.labels) == 24 and len(np.unique(decar.labels)) == 4
+    train_step(state)  # step 0 (clustered before it); the next clustering is due at step 2
+    classifier = decar.network.projector
+    assert state.optimizer.state[classifier.weight]
+    train_step(state)
+    decar.begin_step(state)
+    assert decar.cluster_epoch == 2 and not state.optimizer.state.get(classifier.weight)
+    assert classifier.bias.abs().sum() == 0 and classifier.weight.std() < 0.02
+    _, ids = decar.next_batch(crops, 24)
+    rows = np.searchsorted(decar.sample_ids, ids.numpy())
+    counts = np.bincount(decar.labels[rows], minlength=4)
+    # One pass: 7 draws per cluster (24 // 4 + 1), shuffled, cut to 24, so each cluster appears 3 to 7 times.
+    assert counts.min() >= 3 and counts.max() <= 7 and counts.sum() == 24
+
+
+def test_hybrid_adds_features_to_the_two_view_objectives_configured_here():
+    from hear_ssl.pretrain.config import hybrid_bases
+
+    assert hybrid_bases() == ("byol", "barlow_twins", "vicreg")
+    with pytest.raises(ValueError, match="hybrid_base must be one of"):
+        PretrainConfig(objective="hybrid", hybrid_base="vibcreg")

@@ -94,3 +94,34 @@ def test_per_sample_reference_path_shapes_and_memory():
         out = per_sample_augment(torch.randn(1, 64, 96), memory, rng, memory_size=2)
         assert out.shape == (1, 64, 96) and torch.isfinite(out).all()
     assert len(memory) == 2
+
+
+def test_multi_crop_views_are_windows_of_the_requested_lengths():
+    # No mixup, fader or resize: each view must be a contiguous time window of the input.
+    aug = BYOLAugment(mixup_ratio=0.0, fader_gain=0.0, virtual_scale=(1.0, 1.0), freq_scale=(1.0, 1.0),
+                      time_scale=(1.0, 1.0), seed=3)  # fmt: skip
+    x = torch.randn(5, 1, 8, 40)
+    views = aug.multi_crop(x, [40, 40, 16, 16, 16])
+    assert [v.shape[-1] for v in views] == [40, 40, 16, 16, 16]
+    for view in views:
+        for clip, crop in zip(x, view):
+            L = crop.shape[-1]
+            windows = [clip[..., s : s + L] for s in range(41 - L)]
+            assert any(torch.allclose(crop, w, atol=1e-4) for w in windows)
+    with pytest.raises(ValueError, match="crop lengths"):
+        aug.multi_crop(x, [41])
+
+
+def test_stretched_views_read_the_input_at_their_returned_rates():
+    aug = BYOLAugment(fader_gain=0.0, seed=1)
+    frames = torch.arange(96.0)
+    x = frames.expand(4, 1, 8, 96).clone()  # the value of each frame is its own time index
+    views, rates = aug.stretched_views(x, (0.8, 1.2), length=80)
+    assert len(views) == 2 and rates.shape == (2, 4)
+    assert ((rates >= 0.8) & (rates <= 1.2)).all()
+    for view, rate in zip(views, rates):
+        steps = view[:, 0, 0, 1:] - view[:, 0, 0, :-1]  # one output frame advances `rate` input frames
+        assert torch.allclose(steps, rate[:, None].expand_as(steps), atol=1e-3)
+        assert view.min() >= 0 and view.max() <= 95
+    with pytest.raises(ValueError, match="need"):
+        aug.stretched_views(x, (0.8, 1.2), length=90)

@@ -94,3 +94,67 @@ def test_hybrid_and_feature_regression_losses():
     assert hybrid_loss(torch.tensor(2.0), feature, feature_weight=0.5).item() == pytest.approx(2.5)
     with pytest.raises(ValueError, match="shape"):
         feature_regression_loss(pred, torch.ones(3, 4))
+
+
+def test_vibcreg_loss_vanishes_for_identical_decorrelated_wide_views():
+    from hear_ssl.ssl.losses import vibcreg_loss
+
+    x = torch.randn(256, 8)
+    q, _ = torch.linalg.qr(x - x.mean(0))  # orthogonal, zero-mean columns
+    z = q * 2 * 256**0.5  # std 2: no variance penalty
+    assert vibcreg_loss(z, z).item() == pytest.approx(0.0, abs=1e-3)
+
+
+def test_vibcreg_covariance_term_is_the_mean_squared_off_diagonal_correlation_and_scale_free():
+    from hear_ssl.ssl.losses import vibcreg_loss
+
+    z = torch.randn(256, 1).repeat(1, 4)  # all off-diagonal correlations are 1: 12 of 16 entries
+    assert vibcreg_loss(z, z, 0, 0, 1).item() == pytest.approx(2 * 12 / 16, rel=1e-4)
+    w = torch.randn(64, 6)
+    assert vibcreg_loss(w, w, 0, 0, 1).item() == pytest.approx(vibcreg_loss(100 * w, 100 * w, 0, 0, 1).item(), rel=1e-4)
+    collapsed = torch.zeros(8, 4)
+    # Variance hinge 1 - sqrt(eps) for each view, summed over the views.
+    assert vibcreg_loss(collapsed, collapsed, 0, 1, 0).item() == pytest.approx(2 * (1 - 1e-2), abs=1e-4)
+
+
+def test_dino_loss_pairs_each_teacher_view_with_every_other_student_view():
+    from hear_ssl.ssl.losses import dino_loss
+
+    torch.manual_seed(0)
+    teacher = [torch.randn(3, 5) for _ in range(2)]
+    student = [torch.randn(3, 5, requires_grad=True) for _ in range(4)]
+    center = torch.randn(1, 5)
+    expected, pairs = 0.0, 0
+    for i, t in enumerate(teacher):
+        p = torch.softmax((t - center) / 0.04, dim=-1)
+        for j, s in enumerate(student):
+            if i != j:
+                expected += (-(p * torch.log_softmax(s / 0.1, dim=-1)).sum(-1)).mean()
+                pairs += 1
+    got = dino_loss(student, teacher, center, 0.1, 0.04)
+    assert pairs == 6 and got.item() == pytest.approx((expected / pairs).item(), rel=1e-5)
+    got.backward()
+    assert all(s.grad is not None for s in student)
+    with pytest.raises(ValueError, match="more student views"):
+        dino_loss(student[:2], teacher, center, 0.1, 0.04)
+
+
+def test_dino_centring_with_the_teachers_own_logits_gives_a_uniform_target():
+    from hear_ssl.ssl.losses import dino_loss
+
+    teacher = [torch.randn(1, 6).repeat(4, 1)]
+    student = [torch.zeros(4, 6), torch.zeros(4, 6)]
+    # Uniform target against a uniform student: cross-entropy log K.
+    loss = dino_loss(student, teacher, teacher[0][:1], 0.1, 0.04)
+    assert loss.item() == pytest.approx(torch.log(torch.tensor(6.0)).item(), rel=1e-5)
+
+
+def test_tempo_losses_vanish_for_an_equivariant_scalar_and_not_for_a_constant():
+    from hear_ssl.ssl.losses import tempo_difference_loss, tempo_ratio_loss
+
+    r_i, r_j = torch.tensor([0.8, 1.0, 1.2]), torch.tensor([1.1, 0.9, 1.2])
+    assert tempo_ratio_loss(3 * r_i, 3 * r_j, r_i, r_j).item() == pytest.approx(0.0, abs=1e-6)
+    constant = torch.ones(3)
+    assert tempo_ratio_loss(constant, constant, r_i, r_j).item() == pytest.approx((1 - r_i / r_j).abs().mean().item())
+    assert tempo_difference_loss(r_i + 5, r_j + 5, r_i, r_j).item() == pytest.approx(0.0, abs=1e-6)
+    assert tempo_difference_loss(constant, constant, r_i, r_j).item() > 0

@@ -1,4 +1,4 @@
-"""Self-supervised pretraining: one training loop for BYOL, Barlow Twins, VICReg and the hybrid objective."""
+"""Self-supervised pretraining: one training loop for every objective of `objectives.REGISTRY`."""
 
 from .config import PretrainConfig
 

@@ -60,7 +60,7 @@ class PretrainConfig:
     ema_decay: float = setting(0.99, "BYOL target EMA decay (base value for the cosine schedule)")
     ema_schedule: str = setting("constant", "EMA decay schedule (cosine = BYOL's rise to 1)", choices=EMA_SCHEDULES)
     # Barlow Twins / VICReg
-    expander_dims: tuple[int, ...] = setting((4096, 4096, 4096), "Barlow Twins / VICReg expander widths")
+    expander_dims: tuple[int, ...] = setting((4096, 4096, 4096), "Barlow Twins / VICReg / VIbCReg projector widths")
     bt_lambda: float = setting(5.1e-3, "Barlow Twins off-diagonal weight")
     vicreg_weights: tuple[float, ...] = setting((25.0, 25.0, 1.0), "VICReg invariance, variance, covariance weights")
     # hybrid
@@ -141,7 +141,12 @@ class PretrainConfig:
 
 
 def hybrid_bases() -> tuple[str, ...]:
-    """Objectives the hybrid objective can add its feature regression to: those on two augmented views."""
-    from .objectives.base import TwoViewObjective
+    """Objectives the hybrid objective can add its feature regression to: those on two augmented views whose
+    settings are fields of this config (an objective's own `Options` would not reach it inside the hybrid)."""
+    from .objectives.base import NoOptions, TwoViewObjective
 
-    return tuple(name for name in OBJECTIVES if issubclass(objective_class(name), TwoViewObjective))
+    return tuple(
+        name
+        for name in OBJECTIVES
+        if issubclass(objective_class(name), TwoViewObjective) and objective_class(name).Options is NoOptions
+    )

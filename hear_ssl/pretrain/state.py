@@ -16,7 +16,6 @@ measures the step that trains.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,17 +151,15 @@ class TrainState:
         return torch.autocast(device_type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-def train_step(
-    state: TrainState, next_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]]
-) -> tuple[torch.Tensor, dict]:
-    """One optimiser step: `grad_accum` micro-batches from `next_batch()` -> (raw crops (B, 1, F, T), ids (B,)).
+def train_step(state: TrainState) -> tuple[torch.Tensor, dict]:
+    """One optimiser step on `grad_accum` micro-batches drawn by the objective from `state.crops`.
 
     Returns the last micro-batch's loss and the logged terms (the objective's, then `after_step`'s).
     """
     config, objective = state.config, state.objective
     objective.begin_step(state)
     for micro in range(config.grad_accum):
-        raw, ids = next_batch()
+        raw, ids = objective.next_batch(state.crops, config.batch_size)
         raw = raw.to(state.device, non_blocking=True)
         x = (raw - state.norm["mean"]) / state.norm["std"]
         inputs = objective.inputs(Batch(raw, x, ids), state.augment)

@@ -129,7 +129,7 @@ def _pretrain(config: PretrainConfig, device: str, context) -> Path:
                disable=not (config.progress and context.is_master))  # fmt: skip
     state.objective.train()
     while state.step < config.max_steps:
-        loss, terms = train_step(state, lambda: crops.next_batch(config.batch_size))
+        loss, terms = train_step(state)
         step = state.step
         bar.update(1)
         if not torch.isfinite(loss):

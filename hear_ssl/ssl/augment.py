@@ -72,6 +72,27 @@ def resize_crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bicubic", padding_mode="zeros", align_corners=True)
 
 
+def time_windows(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """Frames [start, start + length) of each clip of x (B, C, F, T); starts (B,) int64."""
+    index = (starts[:, None] + torch.arange(length, device=x.device))[:, None, None, :]
+    return x.gather(3, index.expand(x.shape[0], x.shape[1], x.shape[2], length))
+
+
+def time_stretch(x: torch.Tensor, start: torch.Tensor, rate: torch.Tensor, length: int) -> torch.Tensor:
+    """Resample each clip of x (B, C, F, T) along time: output frame k is input frame start + k * rate.
+
+    start, rate : Tensor (B,) in frames and input frames per output frame; linear interpolation, with the
+    read positions kept inside the input (they must be, for the rate to be the one applied).
+    """
+    batch, _, height, width = x.shape
+    positions = start[:, None] + rate[:, None] * torch.arange(length, device=x.device, dtype=x.dtype)  # (B, L)
+    grid_x = (2 * positions / max(width - 1, 1) - 1)[:, None, :].expand(batch, height, length)
+    rows = torch.linspace(-1, 1, height, device=x.device, dtype=x.dtype)
+    grid_y = rows[None, :, None].expand(batch, height, length)
+    grid = torch.stack([grid_x, grid_y], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
 class BYOLAugment(nn.Module):
     """Two augmented views of a batch of normalised log-mels, BYOL-A recipe, on the batch's device.
 
@@ -133,17 +154,22 @@ class BYOLAugment(nn.Module):
         self.filled = min(self.filled + x.shape[0], self.memory_size)
 
     def _one_view(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        x = self._mixup(x, generator)
+        return self._crop_and_fade(self._mixup(x, generator), generator)
+
+    def _crop_and_fade(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch, _, height, width = x.shape
         boxes = crop_boxes(
             batch, height, width, generator, x.device, self.virtual_scale, self.freq_scale, self.time_scale
         )
-        x = resize_crop(x, boxes)
-        if self.fader_gain > 0:
-            ends = self.fader_gain * (2 * torch.rand(batch, 2, generator=generator, device=x.device) - 1)
-            ramp = torch.linspace(0, 1, width, device=x.device, dtype=x.dtype)
-            x = x + (ends[:, :1] + (ends[:, 1:] - ends[:, :1]) * ramp)[:, None, None, :]
-        return x
+        return self._fade(resize_crop(x, boxes), generator)
+
+    def _fade(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.fader_gain <= 0:
+            return x
+        batch, width = x.shape[0], x.shape[-1]
+        ends = self.fader_gain * (2 * torch.rand(batch, 2, generator=generator, device=x.device) - 1)
+        ramp = torch.linspace(0, 1, width, device=x.device, dtype=x.dtype)
+        return x + (ends[:, :1] + (ends[:, 1:] - ends[:, :1]) * ramp)[:, None, None, :]
 
     def generator_on(self, device) -> torch.Generator:
         """The checkpointed generator, on `device`: objectives draw their other random choices (crop offsets,
@@ -172,6 +198,60 @@ class BYOLAugment(nn.Module):
         views = self._one_view(x, generator), self._one_view(x, generator)
         self._remember(x)
         return views
+
+    @torch.no_grad()
+    def multi_crop(self, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        """Views of different lengths for multi-crop objectives (DINO): one view (B, 1, F, L) per entry.
+
+        Each view mixes with memory at full length, then takes a random window of L frames per clip
+        (`time_windows`), then the resize crop and fader at that length. The batch is remembered afterwards.
+        """
+        if x.dim() != 4:
+            raise ValueError(f"expected log-mels (batch, 1, n_mels, frames), got {tuple(x.shape)}")
+        if any(not 0 < length <= x.shape[-1] for length in lengths):
+            raise ValueError(f"crop lengths {lengths} must lie in 1..{x.shape[-1]} (the crop length)")
+        generator = self._generator(x.device)
+        views = []
+        for length in lengths:
+            mixed = self._mixup(x, generator)
+            starts = torch.randint(0, x.shape[-1] - length + 1, (x.shape[0],), generator=generator, device=x.device)
+            views.append(self._crop_and_fade(time_windows(mixed, starts, length), generator))
+        self._remember(x)
+        return views
+
+    @torch.no_grad()
+    def stretched_views(
+        self, x: torch.Tensor, rate_range: tuple[float, float], length: int, views: int = 2
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Time-stretched views with known rates, for equivariant objectives (tempo).
+
+        Each clip of x (B, 1, F, T) gets `views` rates r ~ U(rate_range) and a random start; view frame k
+        reads the input at start + k * r (linear interpolation), so r > 1 plays the clip faster (tempo x r).
+        Only the fader follows: mixup and the resize crop would change the tempo by an unknown factor.
+
+        Returns
+        -------
+        views : list of Tensor (B, 1, F, length)
+        rates : Tensor (views, B) float32, the rate of each view
+        """
+        low, high = rate_range
+        if not 0 < low <= high:
+            raise ValueError(f"rate range must be 0 < low <= high, got {rate_range}")
+        if (length - 1) * high > x.shape[-1] - 1:
+            raise ValueError(
+                f"{length} frames at rate {high} need {int((length - 1) * high) + 1} input frames, the crop has "
+                f"{x.shape[-1]}; lower the view length or the highest rate"
+            )
+        generator = self._generator(x.device)
+        batch = x.shape[0]
+        rates = low + (high - low) * torch.rand(views, batch, generator=generator, device=x.device)
+        out = []
+        for rate in rates:
+            room = (x.shape[-1] - 1) - (length - 1) * rate
+            start = room * torch.rand(batch, generator=generator, device=x.device)
+            view = time_stretch(x, start, rate, length)
+            out.append(self._fade(view, generator))
+        return out, rates.float()
 
     def augment_state(self) -> dict:
         """Generator state and mixup memory: what a checkpoint needs for an exact resume."""

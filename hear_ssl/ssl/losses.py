@@ -157,3 +157,93 @@ def cross_view_cosine_loss(
     Scalar float32 tensor in [0, 4]; unlike `byol_loss` the two directions are averaged, not summed.
     """
     return 0.5 * (cosine_regression(prediction_1, target_2).mean() + cosine_regression(prediction_2, target_1).mean())
+
+
+def vibcreg_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    sim_weight: float = 25.0,
+    var_weight: float = 25.0,
+    cov_weight: float = 200.0,
+    gather: Gather | None = None,
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    """VIbCReg (Lee & Aune 2021): VICReg with a scale-free covariance term on the correlation matrix.
+
+    Invariance is the MSE between the views; variance is mean(relu(1 - std)) per view, summed over the two
+    views; the normalised covariance term is, per view, the mean over all d x d entries of the squared
+    off-diagonal correlations (columns centred and L2-normalised over the batch), summed over the views.
+
+    Parameters
+    ----------
+    z1, z2 : Tensor (B, P)
+        Projector outputs (after IterNorm) of the two views.
+    sim_weight, var_weight, cov_weight : float
+        The paper's lambda = mu = 25, nu = 200.
+    gather : callable, optional
+        Concatenates over ranks (with gradients) for the variance and correlation terms.
+
+    Returns
+    -------
+    Scalar tensor.
+    """
+    invariance = F.mse_loss(z1.float(), z2.float())
+    gather = gather or _identity
+    z1, z2 = gather(z1).float(), gather(z2).float()
+    if z1.shape[0] < 2:
+        raise ValueError("VIbCReg needs at least 2 samples per batch for its variance term")
+    variance = sum(F.relu(1 - torch.sqrt(z.var(0) + eps)).mean() for z in (z1, z2))
+    covariance = 0.0
+    for z in (z1, z2):
+        unit = F.normalize(z - z.mean(0), p=2, dim=0)
+        correlation = unit.T @ unit
+        covariance = covariance + off_diagonal(correlation).pow(2).sum() / correlation.numel()
+    return sim_weight * invariance + var_weight * variance + cov_weight * covariance
+
+
+def dino_loss(
+    student: list[torch.Tensor], teacher: list[torch.Tensor], center: torch.Tensor, student_temp: float,
+    teacher_temp: float,
+) -> torch.Tensor:  # fmt: skip
+    """DINO's cross-entropy (Caron et al. 2021, eq. 3), averaged over (teacher view, other student view) pairs.
+
+    Teacher logits are centred and sharpened, softmax((t - center) / teacher_temp); each is the target of
+    every student view but the same one, scored by -sum p_t log softmax(s / student_temp), batch-averaged.
+    The paper sums over the pairs; dividing by their number (as the official code does) only rescales.
+
+    Parameters
+    ----------
+    student : list of Tensor (B, K)
+        Student logits of every view; the first `len(teacher)` are the views the teacher saw.
+    teacher : list of Tensor (B, K)
+        Teacher logits of the global views (no gradient flows into them).
+    center : Tensor (K,)
+        EMA of the teacher's mean logits.
+    """
+    if len(student) <= len(teacher) or not teacher:
+        raise ValueError(f"DINO needs more student views than teacher views, got {len(student)} and {len(teacher)}")
+    targets = [F.softmax((t.detach().float() - center) / teacher_temp, dim=-1) for t in teacher]
+    log_probs = [F.log_softmax(s.float() / student_temp, dim=-1) for s in student]
+    total, pairs = 0.0, 0
+    for i, target in enumerate(targets):
+        for j, log_prob in enumerate(log_probs):
+            if i == j:
+                continue
+            total = total + (-(target * log_prob).sum(-1)).mean()
+            pairs += 1
+    return total / pairs
+
+
+def tempo_ratio_loss(f_i: torch.Tensor, f_j: torch.Tensor, r_i: torch.Tensor, r_j: torch.Tensor) -> torch.Tensor:
+    """Equivariant tempo loss (Quinton 2022): mean |f(x_i) / f(x_j) - r_i / r_j| over the batch.
+
+    f_i, f_j (B,) are the scalar head's outputs for two time-stretched views of the same clip and r_i, r_j
+    (B,) their known stretch rates; a tempo estimate that scales with the rate satisfies it exactly, while
+    a constant output does not (the loss then equals mean |1 - r_i / r_j|), so it cannot collapse.
+    """
+    return (f_i.float() / f_j.float() - r_i / r_j).abs().mean()
+
+
+def tempo_difference_loss(f_i: torch.Tensor, f_j: torch.Tensor, r_i: torch.Tensor, r_j: torch.Tensor) -> torch.Tensor:
+    """The difference variant: mean |(f(x_i) - f(x_j)) - (r_i - r_j)|, for a head read as an offset."""
+    return ((f_i.float() - f_j.float()) - (r_i - r_j)).abs().mean()

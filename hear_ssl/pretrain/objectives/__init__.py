@@ -23,6 +23,10 @@ REGISTRY = {
     "atst_frame": "atst_frame:ATSTFrame",
     "beats": "beats:BEATsMaskedLabels",
     "beats_tokenizer": "beats_tokenizer:BEATsTokenizerTraining",
+    "dino": "dino:DINO",
+    "vibcreg": "vibcreg:VIbCReg",
+    "tempo": "tempo:Tempo",
+    "decar": "decar:DECAR",
 }
 OBJECTIVES = tuple(REGISTRY)
 

@@ -2,6 +2,7 @@
 
 The training step (`hear_ssl.pretrain.state.train_step`) drives an objective through these calls:
 
+    batch = objective.next_batch(crops, batch_size)  # the sampler's next crops (DECAR: uniform over clusters)
     inputs = objective.inputs(batch, augment)       # views (and targets) of a batch, no gradient
     loss, terms = model(inputs)                     # model = the objective, or its DDP wrapper
     objective.before_optimizer_step(step)           # e.g. DINO drops the frozen last layer's gradients
@@ -161,6 +162,10 @@ class Objective(nn.Module):
 
     def begin_step(self, state: TrainState) -> None:
         """Before the first micro-batch of each optimiser step."""
+
+    def next_batch(self, crops, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next micro-batch: raw crops (B, 1, F, T) and segment ids (B,); the sampler's order by default."""
+        return crops.next_batch(batch_size)
 
     def inputs(self, batch: Batch, augment: BYOLAugment) -> dict[str, torch.Tensor]:
         """The tensors `forward` needs for one micro-batch (views, targets); computed without gradient."""

@@ -1,0 +1,97 @@
+"""CI smoke test of the seed objectives (DINO, DECAR, VIbCReg, equivariant tempo), as test_pretrain_smoke does
+for the first four: a few steps on generated audio, SIGKILL after a checkpoint, resume with the same command to
+the same loss log and weights as an uninterrupted run, export, and load through the encoder's HEAR module."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from hear_ssl import cli
+
+from .test_pretrain_smoke import REPO, checkpoint_step, command, corpus, env  # noqa: F401  (corpus: fixture)
+
+TINY = ["--arch", "audiontt2020", "--d", "32"]
+OBJECTIVES = {
+    # Last layer frozen for 2 of the 6 steps and the teacher temperature warming up over 3, so both schedules run.
+    "dino": "--dino-out-dim 32 --dino-hidden-dim 16 --dino-bottleneck-dim 8 --dino-freeze-last-layer 0.34 "
+    "--dino-teacher-temp-warmup 0.5".split(),
+    # Re-clustered every 2 steps: the kill lands between clusterings, the resume must re-cluster identically.
+    "decar": "--decar-clusters 4 --decar-pca-dim 8 --decar-recluster-every 2".split(),
+    "vibcreg": ["--expander-dims", "32", "32", "--vibcreg-iternorm-groups", "4"],
+    "tempo": ["--tempo-head-hidden", "8"],
+}
+
+
+def log_rows(out_dir):
+    import csv
+
+    with open(out_dir / "log.csv", newline="") as handle:
+        return [
+            {k: v for k, v in row.items() if k not in ("samples_per_s", "elapsed_s")} for row in csv.DictReader(handle)
+        ]
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_seed_objective_kill_resume_matches_uninterrupted_run_and_exports(objective, corpus, tmp_path):  # noqa: F811
+    audio, cache = corpus
+    args = ["--objective", objective, *TINY, *OBJECTIVES[objective]]
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    ref_proc = subprocess.Popen(command(args, reference, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
+    victim = subprocess.Popen(command(args, interrupted, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while checkpoint_step(interrupted) < 2 and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    victim.send_signal(signal.SIGKILL)
+    _, victim_err = victim.communicate()
+    assert victim.returncode == -signal.SIGKILL, f"run ended before it could be killed: {victim_err[-2000:]}"
+    assert 2 <= checkpoint_step(interrupted) < 6
+    _, ref_err = ref_proc.communicate(timeout=120)
+    assert ref_proc.returncode == 0, ref_err[-2000:]
+    resumed = subprocess.run(
+        command(args, interrupted, audio, cache), env=env(), capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    expected = log_rows(reference)
+    assert [row["step"] for row in expected] == [str(s) for s in range(1, 7)]
+    assert log_rows(interrupted) == expected  # every logged term, to the last printed digit
+    assert len({row["loss"] for row in expected}) > 1, "loss never changed: nothing was trained"
+    ref_state = torch.load(reference / "ckpt.pt", weights_only=True)
+    new_state = torch.load(interrupted / "ckpt.pt", weights_only=True)
+    for key, value in ref_state["model"].items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, new_state["model"][key]), key
+        else:
+            assert repr(value) == repr(new_state["model"][key]), key  # DECAR's clustering state
+
+    weights = tmp_path / f"{objective}.safetensors"
+    assert cli.main(["export", str(interrupted / "ckpt.pt"), "--out", str(weights)]) == 0
+    assert objective in weights.with_suffix(".md").read_text()
+    import hear_ssl.byol_a  # the HEAR module serving AudioNTT2020 encoders
+
+    model = hear_ssl.byol_a.load_model(str(weights))
+    clips = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32) * 0.1)
+    embeddings = hear_ssl.byol_a.get_scene_embeddings(clips, model)
+    assert embeddings.shape == (2, 32) and torch.isfinite(embeddings).all()
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_seed_objective_trains_and_exports_with_only_the_basic_flags(objective, tmp_path):
+    """`hear-ssl pretrain --objective X --data --out-dir --max-steps --batch-size --checkpoint-every` works."""
+    from .pretrain_corpus import write_corpus
+
+    write_corpus(tmp_path / "audio")
+    basic = ["--data", str(tmp_path / "audio"), "--out-dir", str(tmp_path / "run"), "--max-steps", "1",
+             "--batch-size", "4", "--checkpoint-every", "1"]  # fmt: skip
+    cmd = [sys.executable, "-m", "hear_ssl.cli", "pretrain", "--objective", objective, *basic]
+    done = subprocess.run(cmd, env={**env(), "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "exported" in done.stdout
+    assert list((tmp_path / "run").glob(f"hear-ssl-{objective}-*.safetensors"))
