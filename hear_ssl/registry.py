@@ -27,11 +27,12 @@ from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
 from .decar_config import DECARConfig, DECARProcessing
 from .delores_config import DeLoResConfig, DeLoResProcessing
 from .tempo_config import TempoProcessing, TempoTCNConfig
+from .wavlm_config import WAVLM_BASE, WAVLM_LARGE, WavLMProcessing
 
 # Key layouts a weights file can have. "official": the authors' release as published (usually a bare
 # state dict; its processing comes from the registry). "hear-ssl": safetensors written by `hear-ssl
 # export`, carrying its configs in the metadata.
-FORMATS = ("official", "hear-ssl")
+FORMATS = ("official", "hear-ssl", "transformers")  # "transformers": a Hugging Face transformers snapshot
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -509,13 +510,6 @@ _TEMPO_WEIGHTS = [
     ),
 ]
 
-_ARCHITECTURE_TABLE: list[Architecture] = [
-    *_LOGMEL_ARCHITECTURES,
-    *_BEATS_ARCHITECTURES,
-    *_ATST_ARCHITECTURES,
-    *_TEMPO_ARCHITECTURES,
-]
-
 # DeLoRes-S / -M (LAPE, `hear_ssl/delores.py`) and DECAR (`hear_ssl/decar.py`). Their authors publish no
 # weights (and no licence), so the only tag is "user": a checkpoint the user trained with the official code,
 # in its official layout.
@@ -564,6 +558,63 @@ _DECAR_WEIGHTS = [
     ),
 ]
 
+# --------------------------------------------------------------------------------------------------
+# WavLM (`hear_ssl/wavlm.py`): the official `{'cfg','model'}` releases and the transformers snapshots on the
+# Hub. Neither source publishes sizes or sha256, and the Hub commits could not be looked up here, so the Hub
+# entries give the repository to download from by hand (unpinned) rather than a pinned `HubFile`.
+
+WAVLM_README = "https://github.com/microsoft/unilm/tree/master/wavlm#pre-trained-models"
+WAVLM_LICENSE = "MIT (microsoft/unilm repository licence); no separate terms stated for the weights"
+WAVLM_HUB_LICENSE = "not declared in the Hub card metadata (checked for base, base+); see the model card"
+
+_WAVLM_ARCHITECTURES = [
+    Architecture(
+        "wavlm-base", "wavlm", WAVLM_BASE, "official", "WavLM Base (Chen et al. 2022), LibriSpeech 960 h"
+    ),
+    Architecture(
+        "wavlm-base-plus", "wavlm", WAVLM_BASE, "official",
+        "WavLM Base+, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
+    ),
+    Architecture(
+        "wavlm-large", "wavlm", WAVLM_LARGE, "official",
+        "WavLM Large, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
+    ),
+]  # fmt: skip
+
+
+def _wavlm_weights(architecture: str, official_file: str, hub_repo: str, normalize: bool) -> list[Weights]:
+    processing = WavLMProcessing(normalize)
+    official = Weights(
+        architecture=architecture,
+        tag="official",
+        format="official",
+        license=WAVLM_LICENSE,
+        redistributable=False,
+        processing=processing,
+        description="authors' {'cfg','model'} checkpoint (Azure blob / Google Drive links in the README)",
+        filename=official_file,
+        url=WAVLM_README,
+    )
+    hub = Weights(
+        architecture=architecture,
+        tag="hf",
+        format="transformers",
+        license=WAVLM_HUB_LICENSE,
+        redistributable=False,
+        processing=processing,
+        description=f"{hub_repo} transformers snapshot (config.json + pytorch_model.bin); revision not pinned",
+        filename="pytorch_model.bin",
+        url=f"https://huggingface.co/{hub_repo}",
+    )
+    return [official, hub]
+
+
+_WAVLM_WEIGHTS = [
+    *_wavlm_weights("wavlm-base", "WavLM-Base.pt", "microsoft/wavlm-base", normalize=False),
+    *_wavlm_weights("wavlm-base-plus", "WavLM-Base+.pt", "microsoft/wavlm-base-plus", normalize=False),
+    *_wavlm_weights("wavlm-large", "WavLM-Large.pt", "microsoft/wavlm-large", normalize=True),
+]
+
 # One block per family; a new family appends its own two lists here (see docs/models.md).
 _ARCHITECTURE_TABLE: list[Architecture] = [
     *_LOGMEL_ARCHITECTURES,
@@ -572,6 +623,7 @@ _ARCHITECTURE_TABLE: list[Architecture] = [
     *_TEMPO_ARCHITECTURES,
     *_DELORES_ARCHITECTURES,
     *_DECAR_ARCHITECTURES,
+    *_WAVLM_ARCHITECTURES,
 ]
 _WEIGHTS_TABLE: list[Weights] = [
     *_LOGMEL_WEIGHTS,
@@ -580,6 +632,7 @@ _WEIGHTS_TABLE: list[Weights] = [
     *_DELORES_WEIGHTS,
     *_DECAR_WEIGHTS,
     *_BEATS_WEIGHTS,
+    *_WAVLM_WEIGHTS,
 ]
 
 

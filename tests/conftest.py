@@ -41,3 +41,7 @@ def byola_d512_checkpoint(reference_dir):
     if not path.is_file():
         unavailable(f"official BYOL-A d512 checkpoint absent at {path}")
     return path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: heavier tests (they still run in CI)")
