@@ -26,7 +26,7 @@ install-eval: install
 	$(PIP) install -e ".[eval]" tensorflow-cpu
 
 test: install-eval
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --slow tests
 
 # The main job: evaluate every model that has weights here (bundled defaults in weights/, plus the
 # official BYOL-A d512 checkpoint when DEMO_WEIGHTS points at it) on a HEAR task suite with heareval,

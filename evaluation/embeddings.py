@@ -20,12 +20,15 @@ The format, per task folder `<out>/`:
 - `profile.embeddings.json`, and the `.done.embeddings` sentinel, written last.
 """
 
+from __future__ import annotations
+
 import json
 import pickle
 import random
 import shutil
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import soundfile as sf
@@ -68,7 +71,7 @@ class HearModel:
         For torch models: "auto" (the default: CUDA when available, as heareval does), "cpu", "cuda[:N]".
     """
 
-    def __init__(self, module, model, device=None):
+    def __init__(self, module: ModuleType, model, device: str | torch.device | None = None):
         self.module = module
         self.model = model
         if isinstance(model, torch.nn.Module):

@@ -1,16 +1,19 @@
 """Which HEAR modules a run evaluates: `MODULE[:WEIGHTS][?key=value,...]` specs, parsed and loaded.
 
-Examples: `hear_ssl.byol_a:/ckpt/AudioNTT2020-BYOLA-64x96d512.pth`, `hear_ssl.byol_s?model_name=byol-s-cvt`,
+Examples: `hear_ssl.byol_a:/ckpt/AudioNTT2020-BYOLA-64x96d512.pth`, `hear_ssl.hybrid?model_name=byol-s-cvt`,
 `hearbaseline.naive:naive_baseline.pt`. Any importable module following the HEAR API works. The options
 after `?` are passed to `load_model` as keyword arguments (values parsed as JSON when they parse,
 e.g. numbers and booleans, else kept as strings), as heareval's `--model-options` does.
 """
+
+from __future__ import annotations
 
 import importlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -30,11 +33,11 @@ class ModuleSpec:
     """
 
     module: str
-    weights: str = None
+    weights: str | None = None
     options: dict = field(default_factory=dict)
 
     @property
-    def slug(self):
+    def slug(self) -> str:
         """A folder-safe, human-readable identifier: module, weights file stem, options."""
         parts = [self.module]
         if self.weights:
@@ -45,10 +48,10 @@ class ModuleSpec:
         parts += [f"{k}={v}" for k, v in sorted(self.options.items())]
         return _slugify("-".join(parts))
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {"module": self.module, "weights": self.weights, "options": dict(self.options)}
 
-    def load(self):
+    def load(self) -> tuple[ModuleType, object]:
         """Import the module and call its `load_model`; returns `(module, model)`."""
         try:
             module = importlib.import_module(self.module)
@@ -73,7 +76,7 @@ def _slugify(text):
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_")
 
 
-def parse_module_spec(text):
+def parse_module_spec(text: str) -> ModuleSpec:
     """Parse `MODULE[:WEIGHTS][?key=value,key=value]` into a `ModuleSpec`.
 
     Raises
@@ -104,7 +107,7 @@ def parse_module_spec(text):
     return ModuleSpec(module=module, weights=weights or None, options=options)
 
 
-def check_unique_slugs(specs):
+def check_unique_slugs(specs: list[ModuleSpec]) -> None:
     """Raise if two specs would share an output folder (e.g. same module, same weights file name)."""
     seen = {}
     for spec in specs:

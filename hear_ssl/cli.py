@@ -2,11 +2,16 @@
 
 Subcommand modules are imported only when their command runs, so `hear-ssl embed` never pays for
 heareval or tensorflow imports. Each module exposes `add_arguments(parser)` and `main(args) -> int`.
+A repeated option accumulates when it takes several values and is an error otherwise (`commands.options`).
 """
+
+from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from .commands.options import forget_repeats, guard_repeats
 
 # name -> (module, one-line help). Nested groups (e.g. "tasks build") use a space.
 COMMANDS = {
@@ -20,7 +25,7 @@ COMMANDS = {
 }
 
 
-def build_parser(argv):
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hear-ssl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups = {}
@@ -37,17 +42,18 @@ def build_parser(argv):
         # Only the chosen command's module is imported to add its arguments.
         if _selected(name, argv):
             importlib.import_module(module_name).add_arguments(command_parser)
-    return parser
+            guard_repeats(command_parser)
+    return guard_repeats(parser)
 
 
-def _selected(name, argv):
+def _selected(name: str, argv: list[str]) -> bool:
     words = name.split(" ")
     return [a for a in argv if not a.startswith("-")][: len(words)] == words
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    args = forget_repeats(build_parser(argv).parse_args(argv))
     return importlib.import_module(args._module).main(args) or 0
 
 

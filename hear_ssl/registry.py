@@ -363,6 +363,63 @@ _LOGMEL_WEIGHTS = [
 ]
 
 # --------------------------------------------------------------------------------------------------
+# WavLM (`hear_ssl/wavlm.py`): the official `{'cfg','model'}` releases and the transformers snapshots on the
+# Hub. Neither source publishes sizes or sha256, and the Hub commits could not be looked up here, so the Hub
+# entries give the repository to download from by hand (unpinned) rather than a pinned `HubFile`.
+
+WAVLM_README = "https://github.com/microsoft/unilm/tree/master/wavlm#pre-trained-models"
+WAVLM_LICENSE = "MIT (microsoft/unilm repository licence); no separate terms stated for the weights"
+WAVLM_HUB_LICENSE = "not declared in the Hub card metadata (checked for base, base+); see the model card"
+
+_WAVLM_ARCHITECTURES = [
+    Architecture(
+        "wavlm-base", "wavlm", WAVLM_BASE, "official", "WavLM Base (Chen et al. 2022), LibriSpeech 960 h"
+    ),
+    Architecture(
+        "wavlm-base-plus", "wavlm", WAVLM_BASE, "official",
+        "WavLM Base+, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
+    ),
+    Architecture(
+        "wavlm-large", "wavlm", WAVLM_LARGE, "official",
+        "WavLM Large, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
+    ),
+]  # fmt: skip
+
+
+def _wavlm_weights(architecture: str, official_file: str, hub_repo: str, normalize: bool) -> list[Weights]:
+    processing = WavLMProcessing(normalize)
+    official = Weights(
+        architecture=architecture,
+        tag="official",
+        format="official",
+        license=WAVLM_LICENSE,
+        redistributable=False,
+        processing=processing,
+        description="authors' {'cfg','model'} checkpoint (Azure blob / Google Drive links in the README)",
+        filename=official_file,
+        url=WAVLM_README,
+    )
+    hub = Weights(
+        architecture=architecture,
+        tag="hf",
+        format="transformers",
+        license=WAVLM_HUB_LICENSE,
+        redistributable=False,
+        processing=processing,
+        description=f"{hub_repo} transformers snapshot (config.json + pytorch_model.bin); revision not pinned",
+        filename="pytorch_model.bin",
+        url=f"https://huggingface.co/{hub_repo}",
+    )
+    return [official, hub]
+
+
+_WAVLM_WEIGHTS = [
+    *_wavlm_weights("wavlm-base", "WavLM-Base.pt", "microsoft/wavlm-base", normalize=False),
+    *_wavlm_weights("wavlm-base-plus", "WavLM-Base+.pt", "microsoft/wavlm-base-plus", normalize=False),
+    *_wavlm_weights("wavlm-large", "WavLM-Large.pt", "microsoft/wavlm-large", normalize=True),
+]
+
+# --------------------------------------------------------------------------------------------------
 # BEATs (`hear_ssl/beats.py`): Microsoft's releases, linked from microsoft/unilm `beats/README.md` (@ 768a3c8).
 # Every iteration is the same network (BEATS_BASE); its file carries that config as `cfg`. Each has the
 # pre-trained model and two AudioSet-2M fine-tuned checkpoints (527 classes, a `predictor` and a `label_dict`).
@@ -556,63 +613,6 @@ _DECAR_WEIGHTS = [
         description="user-provided; none published. A DECAR upstream checkpoint {'epoch', 'state_dict', "
         "'optimizer'} with model_efficient.module.* keys (or without module.), or a bare EfficientNet-B0 state dict",
     ),
-]
-
-# --------------------------------------------------------------------------------------------------
-# WavLM (`hear_ssl/wavlm.py`): the official `{'cfg','model'}` releases and the transformers snapshots on the
-# Hub. Neither source publishes sizes or sha256, and the Hub commits could not be looked up here, so the Hub
-# entries give the repository to download from by hand (unpinned) rather than a pinned `HubFile`.
-
-WAVLM_README = "https://github.com/microsoft/unilm/tree/master/wavlm#pre-trained-models"
-WAVLM_LICENSE = "MIT (microsoft/unilm repository licence); no separate terms stated for the weights"
-WAVLM_HUB_LICENSE = "not declared in the Hub card metadata (checked for base, base+); see the model card"
-
-_WAVLM_ARCHITECTURES = [
-    Architecture(
-        "wavlm-base", "wavlm", WAVLM_BASE, "official", "WavLM Base (Chen et al. 2022), LibriSpeech 960 h"
-    ),
-    Architecture(
-        "wavlm-base-plus", "wavlm", WAVLM_BASE, "official",
-        "WavLM Base+, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
-    ),
-    Architecture(
-        "wavlm-large", "wavlm", WAVLM_LARGE, "official",
-        "WavLM Large, 94k h (Libri-Light 60k, GigaSpeech 10k, VoxPopuli 24k)",
-    ),
-]  # fmt: skip
-
-
-def _wavlm_weights(architecture: str, official_file: str, hub_repo: str, normalize: bool) -> list[Weights]:
-    processing = WavLMProcessing(normalize)
-    official = Weights(
-        architecture=architecture,
-        tag="official",
-        format="official",
-        license=WAVLM_LICENSE,
-        redistributable=False,
-        processing=processing,
-        description="authors' {'cfg','model'} checkpoint (Azure blob / Google Drive links in the README)",
-        filename=official_file,
-        url=WAVLM_README,
-    )
-    hub = Weights(
-        architecture=architecture,
-        tag="hf",
-        format="transformers",
-        license=WAVLM_HUB_LICENSE,
-        redistributable=False,
-        processing=processing,
-        description=f"{hub_repo} transformers snapshot (config.json + pytorch_model.bin); revision not pinned",
-        filename="pytorch_model.bin",
-        url=f"https://huggingface.co/{hub_repo}",
-    )
-    return [official, hub]
-
-
-_WAVLM_WEIGHTS = [
-    *_wavlm_weights("wavlm-base", "WavLM-Base.pt", "microsoft/wavlm-base", normalize=False),
-    *_wavlm_weights("wavlm-base-plus", "WavLM-Base+.pt", "microsoft/wavlm-base-plus", normalize=False),
-    *_wavlm_weights("wavlm-large", "WavLM-Large.pt", "microsoft/wavlm-large", normalize=True),
 ]
 
 # One block per family; a new family appends its own two lists here (see docs/models.md).

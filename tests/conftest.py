@@ -10,6 +10,25 @@ import pytest
 
 from .requires import unavailable
 
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (`make test` and CI do)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: heavier tests (minutes); `make test` and CI run them, plain pytest skips")
+
+
+def pytest_collection_modifyitems(config, items):
+    # A plain local `pytest` stays quick; `make test` passes --slow, and CI (`CI` set) runs everything.
+    if config.getoption("--slow") or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason="slow test: run with --slow (make test does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 SHARED = Path(os.environ.get("HEAR_SSL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 

@@ -329,6 +329,11 @@ def test_foreign_and_broken_checkpoints_are_clear_errors(fixture, official_file,
     torch.save({"features.0.weight": torch.zeros(64, 1, 3, 3), "fc.0.weight": torch.zeros(8, 8)}, foreign)
     with pytest.raises(CheckpointError, match="another model"):
         wavlm.load_model(str(foreign))
+    import argparse
+
+    torch.save({"cfg": argparse.Namespace(normalize=True), "model": {}}, tmp_path / "pickled.pt")  # an object
+    with pytest.raises(CheckpointError, match="pickled objects"):
+        wavlm.load_model(str(tmp_path / "pickled.pt"))
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="not a WavLM checkpoint"):
         wavlm.load_model(str(tmp_path / "list.pt"))

@@ -5,10 +5,11 @@
 Writes RUN_DIR/report/results.{md,csv,html,png} (or --out) and prints the Markdown table.
 """
 
+import argparse
 import sys
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a run directory written by `hear-ssl evaluate`")
     parser.add_argument(
         "--leaderboard",
@@ -23,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--out", default=None, help="output folder (default: RUN_DIR/report)")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     from ..aggregate import DEFAULT_COMPARE
     from ..report import write_report
 

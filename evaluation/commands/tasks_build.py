@@ -6,10 +6,11 @@
 See `hear_ssl.evaluation.build` for the accepted inputs.
 """
 
+import argparse
 import sys
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-folders", metavar="DIR", help="folder with one sub-folder of audio files per class")
     source.add_argument("--from-csv", metavar="CSV", help="CSV with columns file,label[,start,end][,split|fold]")
@@ -35,7 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--overwrite", action="store_true", help="replace an existing task of the same name")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     from ..build import BuildError, build_task, clips_from_csv, clips_from_folders
 
     try:

@@ -7,10 +7,11 @@ Resumable (rerun the same command), md5-verified, extracted to tasks/<task folde
 resamples 48 kHz to each model's rate on the fly.
 """
 
+import argparse
 import sys
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=False, help="tasks folder to extract into")
     parser.add_argument(
         "--tasks",
@@ -23,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def main(args):
+def main(args: argparse.Namespace) -> int:
     from ..download import ARCHIVES, ZENODO_API, DownloadError, download_tasks
 
     if args.list:

@@ -5,16 +5,20 @@ The counterpart of `python -m heareval.predictions.runner`: same inputs, same ou
 `--force`.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
 from pathlib import Path
+
+from hear_ssl.commands.options import forget_repeats, guard_repeats
 
 from .grids import DEFAULT_GRID_POINTS, GRID_NAMES
 from .reference import primary_score
 from .run import DONE_FILE, run_task
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hear_ssl.evaluation.downstream", description=__doc__.splitlines()[0]
     )
@@ -25,7 +29,7 @@ def main(argv=None):
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--seed", type=int, default=42, help="initialisation and dropout seed")
     parser.add_argument("--force", action="store_true", help="redo tasks that have prediction-done.json")
-    args = parser.parse_args(argv)
+    args = forget_repeats(guard_repeats(parser).parse_args(argv))
     for task_dir in args.task_dirs:
         if (task_dir / DONE_FILE).exists() and not args.force:
             print(f"{task_dir.name}: done already (--force to redo)")

@@ -13,6 +13,7 @@ plus `prediction-grid.json`, every grid point's validation result (heareval prin
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import time
 from pathlib import Path
@@ -35,15 +36,15 @@ GRID_FILE = "prediction-grid.json"
 
 
 def run_task(
-    embeddings_dir,
-    grid="default",
-    grid_points=DEFAULT_GRID_POINTS,
-    device=None,
-    seed=42,
-    precision="fp32",
-    write=True,
-    progress=True,
-):
+    embeddings_dir: str | os.PathLike,
+    grid: str | dict = "default",
+    grid_points: int = DEFAULT_GRID_POINTS,
+    device: str | torch.device | None = None,
+    seed: int = 42,
+    precision: str = "fp32",
+    write: bool = True,
+    progress: bool = True,
+) -> dict:
     """Train, select and test downstream models on one task, as heareval does, all grid points batched.
 
     Parameters
@@ -194,15 +195,15 @@ def _write_pickle(path: Path, value: object) -> None:
 
 
 def run_predictions(
-    embed_task_dir,
-    lightning_dir=None,
-    grid="default",
-    grid_points=DEFAULT_GRID_POINTS,
-    gpus=None,
-    keep_logs=False,
-    precision="fp32",
-    progress=False,
-):
+    embed_task_dir: str | os.PathLike,
+    lightning_dir: str | os.PathLike | None = None,
+    grid: str = "default",
+    grid_points: int = DEFAULT_GRID_POINTS,
+    gpus: list[int] | None = None,
+    keep_logs: bool = False,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> dict:
     """The harness's prediction-backend signature (see `hear_ssl.evaluation.worker.BACKENDS`) around `run_task`.
 
     `lightning_dir` and `keep_logs` exist for heareval's backend and are unused here (nothing is

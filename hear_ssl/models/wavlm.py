@@ -499,7 +499,8 @@ def read_checkpoint(path) -> tuple[WavLMConfig, dict[str, torch.Tensor], str]:
     except Exception as err:
         raise CheckpointError(
             f"cannot read WavLM checkpoint {path} ({type(err).__name__}: {err}). The file is truncated or corrupt "
-            "(download it again), or not a PyTorch/safetensors file."
+            "(download it again), not a PyTorch/safetensors file, or holds pickled objects other than tensors "
+            "and plain values (only those are read, so a checkpoint can never run code)."
         ) from err
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path} holds a {type(payload).__name__}, not a WavLM checkpoint")
