@@ -8,7 +8,7 @@ real bundled weights. Then `hear-ssl evaluate` runs every (module, task) pair; i
 results.md, results.csv) holds the scores, and RUN_DIR/floor-command.txt the exact command.
 
     OMP_NUM_THREADS=1 python benchmarks/zoo_floor.py --run-dir runs/zoo-floor --grid faster
-    python benchmarks/zoo_floor.py --run-dir runs/zoo-floor --modules tempo beats --tasks drum_strokes
+    python benchmarks/zoo_floor.py --run-dir runs/zoo-floor --modules tempo beats --tasks 'drum_strokes*'
 
 Rerunning with the same run dir resumes (finished units are kept by the harness).
 """
