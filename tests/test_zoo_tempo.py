@@ -219,18 +219,6 @@ def test_hearvalidator_passes_with_the_bundled_weights(tmp_path):
     assert "Looks good!" in result.stdout
 
 
-def test_embed_speed_benchmark_has_zoo_rows(tmp_path, capsys):
-    from .benchmark_scripts import load_benchmark
-
-    bench = load_benchmark("embed_speed")
-    out = tmp_path / "speed.json"
-    argv = "--devices cpu --models tempo-tcn --cpu-clips 1 --cpu-seconds 1 --repeats 1 --threads 0".split()
-    assert bench.main(argv + ["--json", str(out)]) == 0
-    assert "| cpu | fp32 | tempo-tcn |" in capsys.readouterr().out
-    (row,) = json.loads(out.read_text())["rows"]
-    assert row["scene_x_realtime"] > 0 and row["timestamp_x_realtime"] > 0 and "naive_scene_x_realtime" not in row
-
-
 def test_registry_entries(seeds, tmp_path):
     import hear_ssl
     from hear_ssl import registry
