@@ -5,10 +5,6 @@ configs (96 wide, 2 blocks, 2 heads) in the official checkpoint layouts.
 """
 
 import argparse
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +14,8 @@ import hear_ssl.atst as atst
 from hear_ssl.frontends.db_mel import DbMelSpectrogram
 from hear_ssl.models.atst import ATSTClip, ATSTConfig, ATSTFrame
 from hear_ssl.weights import CheckpointError
+
+from .validator_support import assert_hearvalidator_passes
 
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
 INPUTS = CLIPS + ("padded_pair",)
@@ -392,18 +390,8 @@ def test_wrong_missing_foreign_and_truncated_checkpoints(fixtures, tmp_path, see
 
 @pytest.mark.parametrize("which", ["frame", "clip"])
 def test_hearvalidator_passes(fixtures, tmp_path, which):
-    pytest.importorskip("hearvalidator", reason="install with `make install-eval`")
     weights = lightning_checkpoint(fixtures[which], tmp_path / f"{which}.ckpt", {"num_heads": HEADS})
-    validator = shutil.which("hear-validator", path=str(Path(sys.executable).parent))
-    result = subprocess.run(
-        [validator, "hear_ssl.atst", "--model", str(weights), "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
+    assert_hearvalidator_passes("hear_ssl.atst", "--model", str(weights), cwd=tmp_path)
 
 
 def test_registry_entries():

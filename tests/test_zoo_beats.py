@@ -4,7 +4,6 @@ The fixture (`reference/seeds/beats_fixture.pt`, see its README §1) holds a sma
 official checkpoint layout, the official fbank, every layer's output and the fine-tuned probabilities.
 """
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,9 @@ from hear_ssl.frontends.kaldi_fbank import KaldiFbank, normalise_beats_fbank
 from hear_ssl.models.beats import ACTIVATIONS, BEATs, BEATsConfig, load_beats_checkpoint, relative_position_buckets
 from hear_ssl.weights import CheckpointError
 
+from .requires import unavailable
+from .validator_support import assert_hearvalidator_passes
+
 CLIPS = ["a_3s", "b_1p37s", "c_batch2_1s"]
 ENCODER_TOLERANCE = 1e-4  # x max|reference|, encoder fed the official fbank
 WAVEFORM_TOLERANCE = 1e-3  # x max|reference|, from the waveform through the HEAR API
@@ -29,7 +31,7 @@ WAVEFORM_TOLERANCE = 1e-3  # x max|reference|, from the waveform through the HEA
 def fixture(reference_dir):
     path = reference_dir / "seeds" / "beats_fixture.pt"
     if not path.is_file():
-        pytest.skip(f"BEATs seed fixture absent at {path}")
+        unavailable(f"BEATs seed fixture absent at {path}")
     return torch.load(path, weights_only=True)
 
 
@@ -370,17 +372,7 @@ def test_bad_checkpoints_are_clear_errors(fixture, reference_dir, checkpoints, t
 
 
 def test_hearvalidator_passes(checkpoints, tmp_path):
-    pytest.importorskip("hearvalidator", reason="install with `make install-eval`")
-    validator = shutil.which("hear-validator", path=str(Path(sys.executable).parent))
-    result = subprocess.run(
-        [validator, "hear_ssl.beats", "--model", str(checkpoints[0]), "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
+    assert_hearvalidator_passes("hear_ssl.beats", "--model", str(checkpoints[0]), cwd=tmp_path)
 
 
 def test_speed_benchmark_baseline_is_the_official_call(fixture, model):

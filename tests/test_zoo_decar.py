@@ -1,11 +1,6 @@
 """DECAR: parity with the official DeepCluster_ICASSP / efficientnet_pytorch model (seed fixture, recipe
 weights with calibrated BatchNorm statistics) and the HEAR contract."""
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -16,6 +11,7 @@ from hear_ssl.frontends.tf_mel import TFLogMel, tf_mel_weight_matrix
 from hear_ssl.models.decar import EfficientNetB0, SameConv2d, convert_decar_state_dict, load_decar
 from hear_ssl.weights import CheckpointError
 
+from .validator_support import assert_hearvalidator_passes
 from .zoo_support import BAD_AUDIO, CLIPS, load_fixture, load_recipe, relative_error, seeds_dir, synthetic_clips
 
 # fp32-vs-fp64 discrepancy of the official model is ~3e-6 relative (fixture README).
@@ -270,14 +266,4 @@ def test_cuda_matches_fixture(official_ckpt, waves, fixture):
 
 
 def test_hearvalidator_passes(official_ckpt, tmp_path):
-    pytest.importorskip("hearvalidator", reason="install with `make install-eval`")
-    validator = shutil.which("hear-validator", path=str(Path(sys.executable).parent))
-    result = subprocess.run(
-        [validator, "hear_ssl.decar", "--model", str(official_ckpt), "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
+    assert_hearvalidator_passes("hear_ssl.decar", "--model", str(official_ckpt), cwd=tmp_path)

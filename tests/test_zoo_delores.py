@@ -1,9 +1,7 @@
 """DeLoRes-S / -M: parity with LAPE's official encoder (seed fixture, recipe weights) and the HEAR contract."""
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ from hear_ssl.models.delores import block_outputs, build_delores_encoder, conver
 from hear_ssl.models.pooling import mean_max_pool
 from hear_ssl.weights import CheckpointError
 
+from .validator_support import assert_hearvalidator_passes
 from .zoo_support import BAD_AUDIO, CLIPS, load_fixture, load_recipe, relative_error, seeds_dir, synthetic_clips
 
 
@@ -341,17 +340,7 @@ def test_cuda_matches_fixture(lightning_ckpt, waves, fixture):
 
 
 def test_hearvalidator_passes(lightning_ckpt, tmp_path):
-    pytest.importorskip("hearvalidator", reason="install with `make install-eval`")
-    validator = shutil.which("hear-validator", path=str(Path(sys.executable).parent))
-    result = subprocess.run(
-        [validator, "hear_ssl.delores", "--model", str(lightning_ckpt), "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
+    assert_hearvalidator_passes("hear_ssl.delores", "--model", str(lightning_ckpt), cwd=tmp_path)
 
 
 def test_long_clip_memory_stays_bounded(lightning_ckpt):

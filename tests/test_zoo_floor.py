@@ -2,18 +2,18 @@
 
 import importlib
 
-import pytest
 import torch
 
 from hear_ssl.evaluation.modules import parse_module_spec
 
 from .benchmark_scripts import load_benchmark
+from .requires import unavailable
 
 
 def test_every_floor_module_loads_its_checkpoint_and_embeds(reference_dir, tmp_path):
     seeds = reference_dir / "seeds"
     if not seeds.is_dir():
-        pytest.skip(f"seed fixtures absent at {seeds}")
+        unavailable(f"seed fixtures absent at {seeds}")
     floor = load_benchmark("zoo_floor")
     names = list(floor.FLOOR_MODULES)
     specs = floor.module_specs(names, seeds, tmp_path)

@@ -4,10 +4,6 @@ Fixture: ../shared/reference/seeds/tempo_tcn_fixture.pt (see the README there, s
 """
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +13,8 @@ import hear_ssl.tempo as tempo
 from hear_ssl.frontends.tempo_logmel import TempoLogMel
 from hear_ssl.models.tempo_tcn import TempoTCN
 from hear_ssl.weights import CONFIG_METADATA_KEY, CheckpointError, read_checkpoint, weights_dir
+
+from .validator_support import assert_hearvalidator_passes
 
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
 
@@ -210,13 +208,7 @@ def test_foreign_truncated_and_missing_checkpoints(seeds, tmp_path):
 
 
 def test_hearvalidator_passes_with_the_bundled_weights(tmp_path):
-    pytest.importorskip("hearvalidator", reason="install with `make install-eval`")
-    validator = shutil.which("hear-validator", path=str(Path(sys.executable).parent))
-    result = subprocess.run(
-        [validator, "hear_ssl.tempo", "--device", "cpu"], capture_output=True, text=True, timeout=900, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
+    assert_hearvalidator_passes("hear_ssl.tempo", cwd=tmp_path)
 
 
 def test_registry_entries(seeds, tmp_path):

@@ -1,7 +1,6 @@
 """WavLM: parity with the official implementation's fixtures, the HEAR contract, both checkpoint layouts."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,9 @@ from hear_ssl.models.wavlm import WavLM, hf_to_official_state_dict, official_to_
 from hear_ssl.wavlm_config import WAVLM_BASE, WAVLM_LARGE, WavLMConfig, hf_config_from, parse_conv_layers
 from hear_ssl.weights import CheckpointError
 
+from .requires import unavailable
+from .validator_support import assert_hearvalidator_passes
+
 VARIANTS = ("base", "large")
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
 
@@ -28,7 +30,7 @@ def relative_error(actual: torch.Tensor, reference: torch.Tensor) -> float:
 def fixture(request, reference_dir):
     path = reference_dir / "seeds" / f"wavlm_{request.param}_fixture.pt"
     if not path.is_file():
-        pytest.skip(f"WavLM fixture absent at {path}")
+        unavailable(f"WavLM fixture absent at {path}")
     return torch.load(path, weights_only=True)
 
 
@@ -541,14 +543,4 @@ def test_cli_embeds_files_like_the_python_api(fixture, official_file, model, tmp
 
 @pytest.mark.slow
 def test_hearvalidator_passes(official_file, tmp_path):
-    pytest.importorskip("hearvalidator", reason="install with `make install-eval`")
-    validator = shutil.which("hear-validator", path=str(Path(sys.executable).parent))
-    result = subprocess.run(
-        [validator, "hear_ssl.wavlm", "--model", str(official_file), "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Looks good!" in result.stdout
+    assert_hearvalidator_passes("hear_ssl.wavlm", "--model", str(official_file), cwd=tmp_path)

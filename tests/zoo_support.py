@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
 import torch
+
+from .requires import unavailable
 
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
 
@@ -25,7 +26,7 @@ BAD_AUDIO = [
 def seeds_dir(reference_dir: Path) -> Path:
     path = reference_dir / "seeds"
     if not path.is_dir():
-        pytest.skip(f"seed fixtures absent at {path}")
+        unavailable(f"seed fixtures absent at {path}")
     return path
 
 
