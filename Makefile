@@ -30,7 +30,7 @@ test: install-eval
 	$(PY) -m pytest -q --slow tests
 
 # The main job: evaluate every model that has weights here (bundled defaults in weights/, plus the
-# official BYOL-A d512 checkpoint when DEMO_WEIGHTS points at it) on a HEAR task suite with heareval,
+# official BYOL-A d512 checkpoint when DEMO_WEIGHTS points at it) on a HEAR task suite (default grid, fast backend),
 # then print the table (report in $(DEMO_RUN)/report/). Tasks: DEMO_TASKS (default ../shared/hear-tasks
 # when present) or a suite built from DEMO_AUDIO (one sub-folder of audio files per class).
 # Interrupted? Run it again: it resumes.
