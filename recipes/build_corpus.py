@@ -36,16 +36,15 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from hear_ssl.io import atomic_write_text
 
 CATEGORIES = ("speech", "music", "effects", "environmental")
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """One Debian package of the corpus, with what a human checked in its debian/copyright.
 
     Parameters
