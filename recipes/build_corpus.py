@@ -22,7 +22,7 @@ outside `main` or whose debian/copyright names a non-commercial / no-derivatives
 Sources used by the evaluation tasks are refused (Hydrogen drum kits, the FluidR3 GM SoundFont and the soundfonts
 derived from it), so the probe on ../shared/hear-tasks never sees its own audio during pretraining.
 
-Usage:  python recipes/build_corpus.py /work/corpus [--packages p1 p2 ...] [--baseline] [--skip-update]
+Usage:  python recipes/build_corpus.py /work/corpus [--packages p1 p2 ...] [--baseline] [--large] [--skip-update]
         python recipes/build_corpus.py /work/corpus --report      # the hours table from sources.json
 """
 
@@ -54,6 +54,7 @@ class Source(NamedTuple):
     licence : the licence(s) of its audio files, as read in debian/copyright.
     attribution : who made the audio (for the docs and model cards).
     rules : (regex, category) pairs searched in a file's path inside the package; the first match wins.
+    archives : suffixes of zip archives whose audio members are extracted, beyond ARCHIVE_SUFFIXES.
     """
 
     package: str
@@ -61,6 +62,7 @@ class Source(NamedTuple):
     licence: str
     attribution: str
     rules: tuple[tuple[str, str], ...] = ()
+    archives: tuple[str, ...] = ()
 
 
 SOURCES = (
@@ -191,10 +193,29 @@ SOURCES = (
     Source("simutrans-pak64", "environmental", "Artistic-1.0", "Simutrans pak64 team (vehicles, machines, town)"),
     Source("sound-icons", "effects", "GPL-2+", "Milan Zamazal / Brailcom (speech-dispatcher sound icons)"),
 )
-SOURCE_BY_PACKAGE = {s.package: s for s in SOURCES}
+# Large packages (over 1 GB to download, several GB unpacked), added with --large.
+LARGE_SOURCES = (
+    Source(
+        "0ad-data",
+        "effects",
+        "CC-BY-SA-3.0 (art and audio), GPL-2+",
+        "Wildfire Games and the 0 A.D. contributors",
+        (("/audio/ambient/", "environmental"), ("/audio/music/", "music"), ("/audio/voice/", "speech")),
+        (".zip",),
+    ),
+    Source(
+        "flightgear-data-base",
+        "environmental",
+        "GPL-2+",
+        "The FlightGear project (engines, wind, rain, thunder, aircraft systems)",
+        (("/ATC/|/voices?/", "speech"),),
+    ),
+)
+SOURCE_BY_PACKAGE = {s.package: s for s in SOURCES + LARGE_SOURCES}
 # The corpus as it was before issue 12 (kept for before/after comparisons: --baseline).
 BASELINE_PACKAGES = tuple(s.package for s in SOURCES[: SOURCES.index(SOURCE_BY_PACKAGE["colobot-common-sounds"]) + 1])
 DEFAULT_PACKAGES = tuple(s.package for s in SOURCES)
+LARGE_PACKAGES = tuple(s.package for s in LARGE_SOURCES)
 
 # The evaluation tasks in ../shared/hear-tasks are built from these: never pretrain on them. hydrogen ships kits
 # of its own; the MuseScore and mono FluidR3 soundfonts are derived from FluidR3 (gm_pitch's instruments).
@@ -296,7 +317,8 @@ def unpack(deb: Path, target: Path) -> dict[str, str]:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     run(["dpkg-deb", "-x", str(deb), str(target)])
-    for archive in sorted(p for p in target.rglob("*") if p.suffix.lower() in ARCHIVE_SUFFIXES and p.is_file()):
+    suffixes = ARCHIVE_SUFFIXES.union(source_for(target.name).archives)
+    for archive in sorted(p for p in target.rglob("*") if p.suffix.lower() in suffixes and p.is_file()):
         extract_audio_members(archive, archive.with_suffix(archive.suffix + ".d"))
     prune_to_audio(target)
     fields = control_fields(deb)
@@ -508,6 +530,9 @@ def main(argv=None) -> int:
     parser.add_argument("out_dir", type=Path, help="cache folder (outside the repository), e.g. /work/corpus")
     parser.add_argument("--packages", nargs="+", help="Debian packages to include (default: every curated source)")
     parser.add_argument("--baseline", action="store_true", help="only the packages of the corpus before issue 12")
+    parser.add_argument(
+        "--large", action="store_true", help=f"add the large packages ({', '.join(LARGE_PACKAGES)}; several GB)"
+    )
     parser.add_argument("--skip-update", action="store_true", help="do not run `apt-get update` first")
     parser.add_argument(
         "--report", action="store_true", help="print the hours table of OUT_DIR/sources.json and exit (builds nothing)"
@@ -525,6 +550,7 @@ def main(argv=None) -> int:
     if args.packages and args.baseline:
         parser.error("pass either --packages or --baseline, not both")
     packages = list(args.packages or (BASELINE_PACKAGES if args.baseline else DEFAULT_PACKAGES))
+    packages += [p for p in LARGE_PACKAGES if args.large and p not in packages]
     try:
         check_packages(packages)
     except ValueError as err:

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,14 @@ def test_the_evaluation_sources_are_never_in_the_corpus(recipe):
     with pytest.raises(ValueError, match="not Debian package names"):
         recipe.check_packages(["Sound Icons"])
     recipe.check_packages(list(recipe.DEFAULT_PACKAGES))
+
+
+def test_large_packages_are_only_added_on_request(recipe):
+    assert not set(recipe.LARGE_PACKAGES).intersection(recipe.DEFAULT_PACKAGES)
+    assert all(p in recipe.SOURCE_BY_PACKAGE for p in recipe.LARGE_PACKAGES)
+    zero_ad = recipe.SOURCE_BY_PACKAGE["0ad-data"]
+    assert recipe.category_of(zero_ad, "public.zip.d/audio/ambient/dayscape/birds.ogg") == "environmental"
+    assert recipe.category_of(zero_ad, "public.zip.d/audio/voice/hellenes/civ/civ_male_attack.ogg") == "speech"
 
 
 def test_excluded_package_on_the_command_line_is_a_clear_error(recipe, tmp_path, capsys):
@@ -116,7 +125,7 @@ def write_tone(path: Path, seconds: float, freq: float) -> None:
 
 
 def make_deb(tmp_path: Path, package: str) -> Path:
-    """A tiny .deb: two distinct tones, a copy of one, a broken .ogg, an image and a machine-readable copyright."""
+    """A tiny .deb: two tones, a copy of one, a broken .ogg, a zip with a third tone, an image, a copyright file."""
     root = tmp_path / "src" / package
     sounds = root / "usr" / "share" / "games" / package / "sounds"
     write_tone(sounds / "bird.wav", 2.0, 440)
@@ -124,6 +133,10 @@ def make_deb(tmp_path: Path, package: str) -> Path:
     shutil.copy(sounds / "bird.wav", sounds / "bird_copy.wav")
     (sounds / "broken.ogg").write_bytes(b"not audio")
     (sounds / "icon.png").write_bytes(b"\x89PNG")
+    write_tone(tmp_path / "zipped" / "sfx" / "zipped.wav", 0.5, 660)
+    with zipfile.ZipFile(sounds / "data.zip", "w") as zf:  # audio hidden in a game archive
+        zf.write(tmp_path / "zipped" / "sfx" / "zipped.wav", "sfx/zipped.wav")
+        zf.writestr("scripts/readme.txt", "not audio")
     doc = root / "usr" / "share" / "doc" / package
     doc.mkdir(parents=True)
     (doc / "copyright").write_text("Files: *\nCopyright: 2024 Someone\nLicense: CC-BY-SA-3.0\n")
@@ -153,7 +166,8 @@ def offline_build(recipe, tmp_path, monkeypatch):
 
     monkeypatch.setattr(recipe, "run", run)
     monkeypatch.setattr(recipe.shutil, "which", lambda name: f"/usr/bin/{name}")
-    source = recipe.Source("hear-ssl-test-sounds", "environmental", "CC-BY-SA-3.0", "t", (("/voices/", "speech"),))
+    rules = (("/voices/", "speech"),)
+    source = recipe.Source("hear-ssl-test-sounds", "environmental", "CC-BY-SA-3.0", "t", rules, (".zip",))
     monkeypatch.setitem(recipe.SOURCE_BY_PACKAGE, source.package, source)
     make_deb(tmp_path, source.package)
     return tmp_path / "out"
@@ -166,14 +180,15 @@ def test_build_lists_readable_unique_audio_with_categories_and_skips_unavailable
     assert "not available" in json.loads((out / "skipped.json").read_text())["not-a-real-package"]
 
     listed = (out / "corpus.txt").read_text().splitlines()
-    assert sorted(Path(p).name for p in listed) == ["bird.wav", "hello.wav"]  # copy and broken file left out
+    # the copy and the broken file are left out; the zip's audio member is extracted
+    assert sorted(Path(p).name for p in listed) == ["bird.wav", "hello.wav", "zipped.wav"]
     info = json.loads((out / "sources.json").read_text())["hear-ssl-test-sounds"]
-    assert (info["files"], info["duplicate_files"], info["unreadable_files"]) == (2, 1, 1)
-    assert info["hours"] == pytest.approx(3 / 3600, abs=1e-3)
-    assert info["categories"]["speech"]["files"] == 1 and info["categories"]["environmental"]["files"] == 1
+    assert (info["files"], info["duplicate_files"], info["unreadable_files"]) == (3, 1, 1)
+    assert info["hours"] == pytest.approx(3.5 / 3600, abs=1e-4)
+    assert info["categories"]["speech"]["files"] == 1 and info["categories"]["environmental"]["files"] == 2
     assert info["licenses"] == ["CC-BY-SA-3.0"] and info["version"] == "1.0-1" and info["section"] == "games"
     unpacked = out / "pkgs" / "hear-ssl-test-sounds"
-    assert not list(unpacked.rglob("*.png")), "non-audio files are pruned after unpacking"
+    assert not list(unpacked.rglob("*.png")) and not list(unpacked.rglob("*.zip")), "non-audio files are pruned"
     assert (unpacked / "usr" / "share" / "doc" / "hear-ssl-test-sounds" / "copyright").is_file()
 
     assert recipe.main([str(out), "--report"]) == 0
