@@ -208,7 +208,7 @@ LARGE_SOURCES = (
         "environmental",
         "GPL-2+",
         "The FlightGear project (engines, wind, rain, thunder, aircraft systems)",
-        (("/ATC/|/voices?/", "speech"),),
+        (("/ATC/|/voices?/|/mk-viii/|/tcas/", "speech"),),  # spoken ATC and cockpit warning callouts
     ),
 )
 SOURCE_BY_PACKAGE = {s.package: s for s in SOURCES + LARGE_SOURCES}
