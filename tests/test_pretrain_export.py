@@ -63,6 +63,28 @@ def test_export_writes_fp16_encoder_with_config_and_a_card(checkpoint, tmp_path)
     assert result.sha256 in card and "12 x batch" in card and "-3.250000" in card
 
 
+def test_card_credits_the_corpus_sources_of_the_recipe(checkpoint, tmp_path):
+    """A --data list written by recipes/build_corpus.py has sources.json beside it: the card credits each package."""
+    path, _, _ = checkpoint
+    payload = torch.load(path, weights_only=False)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "corpus.txt").write_text("")
+    sources = {
+        "tuxpaint-stamps-default": {
+            "category": "environmental", "version": "2022.06.04-1", "files": 6820, "hours": 2.74,
+            "licenses": ["GPL-2"], "licence": "GPL-2", "attribution": "Tux Paint stamps contributors",
+        },
+        "nexuiz-music": {"category": "music", "version": "2.5.2-12", "files": 18, "hours": 1.4, "licenses": []},
+    }  # fmt: skip
+    (corpus / "sources.json").write_text(json.dumps(sources))
+    payload["config"]["data"] = str(corpus / "corpus.txt")
+    save_atomic(payload, path)
+    card = export_checkpoint(path, tmp_path / "m.safetensors").card.read_text()
+    assert "| tuxpaint-stamps-default 2022.06.04-1 | environmental | 6820 | 2.74 | GPL-2 | Tux Paint stamps" in card
+    assert "| nexuiz-music 2.5.2-12 | music | 18 | 1.40 | see copyright file | see copyright file |" in card
+
+
 def test_exported_weights_load_through_the_hear_module(checkpoint, tmp_path):
     import hear_ssl.byol_a
 

@@ -320,14 +320,16 @@ def model_card(name, config, checkpoint, model_config, training, encoder, path, 
             "",
             "## Corpus sources (Debian packages)",
             "",
-            "| package | category | files | hours | `License:` fields of its debian/copyright (whole source package) |",
-            "| --- | --- | --- | --- | --- |",
+            "| package | category | files | hours | licence of the audio | attribution |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for package, info in sources.items():
-            licences = ", ".join(info["licenses"][:6]) or "see copyright file"
+            # The recipe's hand-checked licence; a sources.json of the first corpus has only the License: fields.
+            licences = info.get("licence") or ", ".join(info["licenses"][:6]) or "see copyright file"
+            attribution = info.get("attribution") or "see copyright file"
             lines.append(
                 f"| {package} {info['version']} | {info['category']} | {info['files']} | "
-                f"{info['hours']:.2f} | {licences} |"
+                f"{info['hours']:.2f} | {licences} | {attribution} |"
             )
         lines += ["", "Full attribution and licences: `weights/README.md` and each package's debian/copyright."]
     return "\n".join(lines) + "\n"
