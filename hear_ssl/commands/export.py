@@ -23,7 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--name", help="model name stored in the file and card")
     parser.add_argument("--network", choices=("online", "target"), default="online", help="which encoder to export")
-    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    parser.add_argument(
+        "--dtype",
+        choices=("float16", "bfloat16", "float32"),
+        help="stored precision (default float16; float32 for the tempo TCN, as its published weights)",
+    )
     parser.add_argument("--push-to-hub", metavar="REPO", help="also upload weights and card to this Hub model repo")
     parser.add_argument("--revision", help="Hub branch to upload to")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")

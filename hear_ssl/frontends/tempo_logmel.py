@@ -8,6 +8,10 @@ n_mels=81)` (HTK, norm None), `log(x + 10e-8)`. No other normalisation: the netw
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +23,7 @@ HOP_LENGTH = 441
 N_MELS = 81
 F_MIN, F_MAX = 30.0, 17000.0
 LOG_EPS = 10e-8  # = 1e-7, written as in the official code
+SILENCE = math.log(LOG_EPS)  # the log mel of digital silence
 
 
 class TempoLogMel(nn.Module):
@@ -42,3 +47,48 @@ class TempoLogMel(nn.Module):
         if audio.dim() != 2:
             raise ValueError(f"expected audio of shape (batch, samples), got {tuple(audio.shape)}")
         return self.frames(self.pad(audio), 0, self.num_frames(audio.shape[-1]))
+
+
+@dataclass(frozen=True)
+class TempoLogMelCacheConfig:
+    """The TCN's log mel as a shard-cache front-end (`hear_ssl.data.cache.build_logmel_cache`).
+
+    The cache decodes the corpus at 44.1 kHz and stores exactly what `TempoLogMel` gives the TCN at inference,
+    (81, frames) per file, so training crops are the TCN's input as they are. The settings are this module's
+    constants; the fields are what the cache manifest records (`silence` pads clips shorter than a crop).
+    """
+
+    kind: str = "tempo_logmel"
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    f_min: float = F_MIN
+    f_max: float = F_MAX
+    silence: float = SILENCE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TEMPO_LOGMEL_CACHE = TempoLogMelCacheConfig()
+
+
+def tempo_logmel_of_waveform(
+    waveform: np.ndarray, chunk_frames: int, frontend: TempoLogMel | None = None
+) -> np.ndarray:
+    """(N,) float32 44.1-kHz waveform -> (81, N // 441 + 1) log mel, computed `chunk_frames` frames at a time.
+
+    The clip is padded once and each chunk is a frame range of it (`TempoLogMel.frames`), so the chunks give
+    exactly the whole-clip features while the STFT of only one chunk is in memory.
+    """
+    frontend = frontend or TempoLogMel()
+    audio = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))[None]
+    total = frontend.num_frames(audio.shape[-1])
+    with torch.no_grad():
+        padded = frontend.pad(audio)
+        pieces = [
+            frontend.frames(padded, first, min(first + chunk_frames, total))[0, 0].numpy()
+            for first in range(0, total, chunk_frames)
+        ]
+    return np.concatenate(pieces, axis=1)

@@ -64,6 +64,7 @@ class ZooExport:
     module : the HEAR module that loads the file, e.g. "hear_ssl.atst".
     name : the default model name.
     description : one line for the model card.
+    dtype : what the weights are stored as unless `hear-ssl export --dtype` says otherwise.
     """
 
     encoder: nn.Module
@@ -71,6 +72,7 @@ class ZooExport:
     module: str
     name: str
     description: str
+    dtype: str = "float16"
 
 
 @dataclass
