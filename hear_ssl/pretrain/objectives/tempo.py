@@ -67,6 +67,9 @@ class Tempo(Objective):
         super().__init__(config, data)
         # `network.encoder` is what `hear-ssl export` writes; the TCN's own regression head is the scalar head.
         self.network = nn.ModuleDict({"encoder": TempoTCN(TempoTCNConfig())})
+        # The classification layer (official `mode="classification"`) is not part of this objective; it stays
+        # at its initial values, as in the published regression model, and is exported for the key layout.
+        self.encoder.tempo_block.output.requires_grad_(False)
 
     # -- settings ---------------------------------------------------------------------------------------
     @classmethod
