@@ -6,7 +6,8 @@
 The file loads with the HEAR module of its architecture, e.g. `hear_ssl.byol_a.load_model(PATH)`. After an
 upload the command prints the registry entry (repo, pinned commit, sha256) to add to `hear_ssl/registry.py`.
 BEATs runs export the official `{'cfg', 'model'}` .pt instead (`hear_ssl.beats.load_model(PATH)`; a tokenizer
-run's file is the next iteration's `--tokenizer`).
+run's file is the next iteration's `--tokenizer`); tempo runs export the TCN in float32 with the keys of the
+bundled published weights (`hear_ssl.tempo.load_model(PATH)`).
 """
 
 from __future__ import annotations
