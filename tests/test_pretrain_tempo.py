@@ -124,6 +124,24 @@ def test_the_loss_is_the_official_symmetrised_one_on_the_tcns_regression_output(
     assert "network.encoder.bn_input.weight" in trained and "network.encoder.tempo_block.output_reg.weight" in trained
 
 
+def test_a_bfloat16_autocast_step_trains():
+    """The CUDA default (bf16 autocast) as far as a CPU can run it: a finite float32 loss and the TCN moves."""
+    from hear_ssl.pretrain.objectives.base import ObjectiveData
+    from hear_ssl.pretrain.state import TrainState, train_step
+
+    class FixedCrops:
+        def next_batch(self, batch_size: int):
+            return torch.randn(batch_size, 1, 81, 48, generator=torch.Generator().manual_seed(0)) - 8, torch.arange(4)
+
+    config = PretrainConfig(objective="tempo", options={"view_frames": 40}, batch_size=4, dtype="bfloat16")
+    torch.manual_seed(0)
+    state = TrainState.create(config, ObjectiveData(crops=FixedCrops()))
+    before = state.objective.encoder.conv1.weight.detach().clone()
+    loss, _ = train_step(state)
+    assert torch.isfinite(loss) and loss.dtype == torch.float32
+    assert not torch.equal(before, state.objective.encoder.conv1.weight)
+
+
 def test_settings_are_checked_with_a_clear_message():
     with pytest.raises(ValueError, match="view_frames must be at least 5"):
         PretrainConfig(objective="tempo", options={"view_frames": 4})

@@ -103,7 +103,8 @@ class Objective(nn.Module):
 
     @classmethod
     def cache_frontend(cls, config: PretrainConfig):
-        """The front-end the run's crop cache is built with (BEATs: the Kaldi fbank, whatever `config.frontend`)."""
+        """The front-end the run's crop cache is built with, whatever `config.frontend` says for the objectives
+        of zoo encoders with their own input (BEATs: the Kaldi fbank; tempo: the TCN's 44.1-kHz log mel)."""
         return config.frontend
 
     @classmethod

@@ -46,7 +46,10 @@ class Options:
     rate_low: float = setting(0.8, "lowest time-stretch rate")
     rate_high: float = setting(1.2, "highest time-stretch rate")
     loss: str = setting("ratio", "equivariance loss", choices=tuple(LOSSES))
-    view_frames: int = setting(OFFICIAL_EXCERPT_FRAMES, "log-mel frames of a stretched view (1361 = 13.6 s)")
+    # The crops are as long as the fastest view needs (`Tempo.crop_frames`); --crop-frames does not apply.
+    view_frames: int = setting(
+        OFFICIAL_EXCERPT_FRAMES, "log-mel frames of a stretched view (1361 = 13.6 s); crops: (V - 1) x rate_high + 1"
+    )
 
     def __post_init__(self):
         if not 0 < self.rate_low <= self.rate_high:
