@@ -14,10 +14,11 @@ import torch
 
 from hear_ssl import cli
 from hear_ssl.audio import load_audio
+from hear_ssl.data import cache as cache_module
 from hear_ssl.data.cache import read_manifest
 from hear_ssl.data.crops import LogMelCrops
 from hear_ssl.data.files import resolve_audio_files
-from hear_ssl.frontends.tempo_logmel import SILENCE, TEMPO_LOGMEL_CACHE, TempoLogMel, tempo_logmel_of_waveform
+from hear_ssl.frontends.tempo_logmel import SILENCE, TEMPO_LOGMEL_CACHE, TempoLogMel
 from hear_ssl.pretrain.config import PretrainConfig
 from hear_ssl.pretrain.objectives import build_objective, objective_class
 from hear_ssl.pretrain.objectives.base import Batch
@@ -70,8 +71,14 @@ def test_the_cache_holds_what_hear_ssl_tempo_feeds_the_tcn(corpus):
         cached = shard[:, entry["offset"] : entry["offset"] + entry["frames"]].astype(np.float32)
         assert cached.shape == expected.shape == (81, len(waveform) // 441 + 1)
         np.testing.assert_allclose(cached, expected, atol=0.01)  # float16 storage
-        # Long files are transformed in chunks: the chunks tile the whole-clip features exactly.
-        np.testing.assert_array_equal(tempo_logmel_of_waveform(waveform, 7, frontend), expected)
+
+
+def test_long_files_are_cached_in_chunks_equal_to_one_whole_file_transform():
+    waveform = np.random.default_rng(0).standard_normal(cache_module.CHUNK_FRAMES * 441 + 12345).astype(np.float32)
+    expected = TempoLogMel()(torch.from_numpy(waveform)[None])[0, 0].numpy()
+    chunked = cache_module.waveform_transform(TEMPO_LOGMEL_CACHE)(waveform)
+    assert chunked.shape == (81, cache_module.CHUNK_FRAMES + 28)
+    np.testing.assert_array_equal(chunked, expected)
 
 
 def test_short_clips_are_padded_with_the_tcn_inputs_silence(corpus):

@@ -42,16 +42,29 @@ def files_digest(files: list[Path]) -> str:
 
 
 def logmel_of_waveform(waveform: np.ndarray, frontend: LogMelSpectrogram) -> np.ndarray:
-    """(N,) float32 waveform -> (n_mels, N // hop + 1) log-mel, chunked to bound memory on long files.
+    """(N,) float32 waveform -> (n_mels, N // hop + 1) log-mel, chunked to bound memory on long files."""
+    config = frontend.config
+    return centred_stft_features(waveform, lambda x: frontend(x).numpy(), frontend.num_frames, config.hop_length,
+                                 config.n_fft)  # fmt: skip
 
-    Chunks carry `context` samples of real audio on each side and drop the frames computed from them, so
-    only the file's true edges see the front-end's reflect padding: the result equals one whole-file call.
+
+def centred_stft_features(
+    waveform: np.ndarray,
+    features: Callable[[torch.Tensor], np.ndarray],
+    num_frames: Callable[[int], int],
+    hop: int,
+    n_fft: int,
+) -> np.ndarray:
+    """(N,) float32 waveform -> (n_mels, num_frames(N)) features of a centred-STFT front-end, in chunks.
+
+    `features` maps a (n,) waveform to its (n_mels, num_frames(n)) features. Chunks of `CHUNK_FRAMES` carry
+    `context` samples of real audio on each side and drop the frames computed from them, so only the file's
+    true edges see the front-end's reflect padding: the result equals one whole-file call.
     """
-    hop, n_fft = frontend.config.hop_length, frontend.config.n_fft
-    total = frontend.num_frames(len(waveform))
+    total = num_frames(len(waveform))
     if total <= CHUNK_FRAMES:
         with torch.no_grad():
-            return frontend(torch.from_numpy(waveform)).numpy()
+            return features(torch.from_numpy(waveform))
     context_frames = -(-n_fft // hop)  # frames whose window could reach past a chunk edge
     context = context_frames * hop
     out = []
@@ -61,7 +74,7 @@ def logmel_of_waveform(waveform: np.ndarray, frontend: LogMelSpectrogram) -> np.
             left = min(context, first * hop)
             start = first * hop - left
             stop = min(len(waveform), (last - 1) * hop + context + 1)
-            mel = frontend(torch.from_numpy(waveform[start:stop])).numpy()
+            mel = features(torch.from_numpy(waveform[start:stop]))
             skip = left // hop
             out.append(mel[:, skip : skip + (last - first)])
     return np.concatenate(out, axis=1)
@@ -76,10 +89,12 @@ def waveform_transform(frontend_config) -> Callable[[np.ndarray], np.ndarray]:
         fbank = KaldiFbank()
         return lambda waveform: fbank_of_waveform(waveform, CHUNK_FRAMES, fbank)
     if kind == "tempo_logmel":  # the tempo TCN's input: the same 44.1-kHz log mel as hear_ssl.tempo
-        from ..frontends.tempo_logmel import TempoLogMel, tempo_logmel_of_waveform
+        from ..frontends.tempo_logmel import HOP_LENGTH, N_FFT, TempoLogMel
 
         tempo = TempoLogMel()
-        return lambda waveform: tempo_logmel_of_waveform(waveform, CHUNK_FRAMES, tempo)
+        return lambda waveform: centred_stft_features(
+            waveform, lambda x: tempo(x[None])[0, 0].numpy(), tempo.num_frames, HOP_LENGTH, N_FFT
+        )
     logmel = LogMelSpectrogram(frontend_config)
     return lambda waveform: logmel_of_waveform(waveform, logmel)
 

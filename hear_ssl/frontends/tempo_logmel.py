@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -72,23 +71,3 @@ class TempoLogMelCacheConfig:
 
 
 TEMPO_LOGMEL_CACHE = TempoLogMelCacheConfig()
-
-
-def tempo_logmel_of_waveform(
-    waveform: np.ndarray, chunk_frames: int, frontend: TempoLogMel | None = None
-) -> np.ndarray:
-    """(N,) float32 44.1-kHz waveform -> (81, N // 441 + 1) log mel, computed `chunk_frames` frames at a time.
-
-    The clip is padded once and each chunk is a frame range of it (`TempoLogMel.frames`), so the chunks give
-    exactly the whole-clip features while the STFT of only one chunk is in memory.
-    """
-    frontend = frontend or TempoLogMel()
-    audio = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))[None]
-    total = frontend.num_frames(audio.shape[-1])
-    with torch.no_grad():
-        padded = frontend.pad(audio)
-        pieces = [
-            frontend.frames(padded, first, min(first + chunk_frames, total))[0, 0].numpy()
-            for first in range(0, total, chunk_frames)
-        ]
-    return np.concatenate(pieces, axis=1)
