@@ -64,6 +64,8 @@ class ZooExport:
     module : the HEAR module that loads the file, e.g. "hear_ssl.atst".
     name : the default model name.
     description : one line for the model card.
+    corpus_norm : store the checkpoint's corpus log-mel statistics under `norm` in `model_config` (encoders
+        whose input is standardised with them, as the log-mel encoders' is).
     """
 
     encoder: nn.Module
@@ -71,6 +73,7 @@ class ZooExport:
     module: str
     name: str
     description: str
+    corpus_norm: bool = False
 
 
 @dataclass
