@@ -41,6 +41,8 @@ ZOO_ENCODERS = {
     # BEATs reads 128-bin Kaldi fbank crops (FBANK_ENCODERS).
     "beats-4x192": ({"beats"}, {"layers": 4, "dim": 192, "heads": 4, "ffn": 768, "predictor_layers": 1}),
     "beats-12x768": ({"beats"}, {}),
+    "conformer-4x192": ({"conformer_w2v2"}, {"layers": 4, "dim": 192, "heads": 4, "ffn": 768}),
+    "conformer-base": ({"conformer_w2v2"}, {}),  # the paper's base: 12 x 256, 10-s crops
 }
 FBANK_ENCODERS = ("beats-4x192", "beats-12x768")
 # Objectives without a synthetic row: beats_tokenizer needs a trained teacher file.
