@@ -103,16 +103,17 @@ def test_distractors_are_other_masked_steps_of_the_same_clip():
 
 def test_contrastive_loss_is_the_cross_entropy_of_the_own_target_among_distractors():
     targets = torch.eye(4, 6) * 3.0
+    one_clip = torch.ones(1, 4, dtype=torch.bool)
     distractors = torch.tensor([[1, 2], [0, 2], [3, 1], [2, 0]])
-    loss, accuracy = contrastive_loss(targets.clone(), targets, distractors, temperature=0.1)
+    loss, accuracy = contrastive_loss(targets.clone(), targets, one_clip, distractors, temperature=0.1)
     # cos = 1 with the own target, 0 with the distractors: -log(e^10 / (e^10 + 2)).
     assert loss.item() == pytest.approx(-math.log(math.exp(10) / (math.exp(10) + 2)), abs=1e-6)
     assert accuracy.item() == 1.0
     predictions = targets[[1, 0, 3, 2]]  # each step predicts a distractor
-    loss, accuracy = contrastive_loss(predictions, targets, distractors, temperature=0.1)
+    loss, accuracy = contrastive_loss(predictions, targets, one_clip, distractors, temperature=0.1)
     assert accuracy.item() == 0.0 and loss.item() > 9.0
     predictions = torch.randn(4, 6, requires_grad=True)
-    loss, _ = contrastive_loss(predictions, targets, distractors, temperature=0.5)
+    loss, _ = contrastive_loss(predictions, targets, one_clip, distractors, temperature=0.5)
     rows = [torch.tensor([i, *distractors[i].tolist()]) for i in range(4)]
     logits = torch.stack([F.cosine_similarity(predictions[i], targets[row], dim=-1) for i, row in enumerate(rows)])
     assert loss.item() == pytest.approx(F.cross_entropy(logits / 0.5, torch.zeros(4, dtype=torch.long)).item())
@@ -120,11 +121,24 @@ def test_contrastive_loss_is_the_cross_entropy_of_the_own_target_among_distracto
     assert predictions.grad.abs().sum() > 0
 
 
+def test_contrastive_loss_indexes_steps_within_their_own_clip():
+    """Two clips: step n's distractor indices count masked steps of the batch, and its cosines are its clip's."""
+    mask = torch.tensor([[True, False, True, True], [False, True, True, False]])
+    predictions, targets = torch.randn(5, 3), torch.randn(5, 3)
+    distractors = torch.tensor([[2, 1], [0, 2], [1, 0], [4, 4], [3, 3]])  # masked steps 0-2: clip 0; 3-4: clip 1
+    loss, _ = contrastive_loss(predictions, targets, mask, distractors, 0.2)
+    logits = torch.stack(
+        [F.cosine_similarity(predictions[n], targets[[n, *distractors[n].tolist()]], dim=-1) for n in range(5)]
+    )
+    assert loss.item() == pytest.approx(F.cross_entropy(logits / 0.2, torch.zeros(5, dtype=torch.long)).item())
+
+
 def test_a_distractor_with_the_positives_codewords_is_left_out():
-    targets = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # steps 0 and 1 share their codewords
+    targets = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    codes = torch.tensor([[3, 1], [3, 1], [0, 2]])  # steps 0 and 1 have the same codewords
     predictions = torch.tensor([[1.0, 0.2], [0.0, 1.0], [0.3, 1.0]])
     distractors = torch.tensor([[1, 2], [0, 2], [0, 1]])
-    loss, _ = contrastive_loss(predictions, targets, distractors, 0.1)
+    loss, _ = contrastive_loss(predictions, targets, torch.ones(1, 3, dtype=torch.bool), distractors, 0.1, codes)
     cos = F.cosine_similarity(predictions[:, None], targets[None], dim=-1) / 0.1  # (step, candidate)
     kept = [[0, 2], [1, 2], [2, 0, 1]]  # own target first; 0 and 1 are not each other's distractors
     expected = torch.stack([-(cos[i, row[0]] - torch.logsumexp(cos[i, row], 0)) for i, row in enumerate(kept)])
@@ -135,17 +149,17 @@ def test_quantiser_picks_one_entry_per_group_straight_through():
     torch.manual_seed(0)
     quantizer = GumbelProductQuantizer(8, groups=2, entries=5, dim=6)
     x = torch.randn(7, 8)
-    vectors, probs = quantizer(x, temperature=2.0)  # evaluation: the argmax
+    vectors, probs, chosen = quantizer(x, temperature=2.0)  # evaluation: the argmax
     assert vectors.shape == (7, 6) and probs.shape == (7, 2, 5)
     assert torch.allclose(probs.sum(-1), torch.ones(7, 2))
     ids = quantizer.logits(x).view(7, 2, 5).argmax(-1)
     expected = torch.cat([quantizer.codebook[0][ids[:, 0]], quantizer.codebook[1][ids[:, 1]]], dim=1)
-    assert torch.allclose(vectors, expected)
+    assert torch.allclose(vectors, expected) and torch.equal(chosen, ids)
     noise = -torch.log(-torch.log(torch.rand(7, 2, 5, generator=torch.Generator().manual_seed(1))))
-    vectors, _ = quantizer(x, temperature=2.0, noise=noise)
+    vectors, _, chosen = quantizer(x, temperature=2.0, noise=noise)
     noisy_ids = (quantizer.logits(x).view(7, 2, 5) + noise).argmax(-1)
     hard = torch.cat([quantizer.codebook[0][noisy_ids[:, 0]], quantizer.codebook[1][noisy_ids[:, 1]]], dim=1)
-    assert torch.allclose(vectors, hard, atol=1e-6)  # forward: exactly codebook entries
+    assert torch.allclose(vectors, hard, atol=1e-6) and torch.equal(chosen, noisy_ids)  # exactly codebook entries
     assert not torch.equal(noisy_ids, ids)  # the noise changes some choices
     vectors.pow(2).sum().backward()
     assert quantizer.logits.weight.grad.abs().sum() > 0  # backward: the soft choice's gradient reaches the logits

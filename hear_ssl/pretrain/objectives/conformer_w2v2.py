@@ -10,11 +10,11 @@ quantised latents of a log-mel, with a Conformer context network.
     loss     = cross-entropy(logits, the true q_t) + alpha * diversity     # diversity: (GV - perplexity) / GV
 
 Distractors are K masked steps of the same clip other than the positive, uniformly with replacement (wav2vec
-2.0); a distractor whose target equals the positive's (the same codewords) is left out of the softmax, as
-wav2vec 2.0 does. The Gumbel temperature anneals as max(tau_max * decay^step, tau_min), the step counted in a
-buffer of the objective, so a resumed run continues the schedule exactly. Every random draw (span starts,
-distractors, Gumbel noise) comes from the augmenter's generator, saved per rank in the checkpoint; dropout
-uses the global RNG, saved too.
+2.0); a distractor with the positive's codewords is left out of the softmax, as wav2vec 2.0 does (without the
+quantiser, continuous targets are never dropped). The Gumbel temperature anneals as max(tau_max * decay^step,
+tau_min), the step counted in a buffer of the objective, so a resumed run continues the schedule exactly.
+Every random draw (span starts, distractors, Gumbel noise) comes from the augmenter's generator, saved per
+rank in the checkpoint; dropout uses the global RNG, saved too.
 
 Facts and their sources. The paper (and the torchaudio prototype `conformer_wav2vec2_pretrain_base/_large`
 written with its authors' team): 64-band log-mel input, 4-frame feature encoder to 256 channels, 12 Conformer
@@ -98,27 +98,44 @@ def gumbel_noise(shape, generator: torch.Generator, device=None) -> torch.Tensor
 
 # -- the losses: short pure functions -----------------------------------------------------------------------
 def contrastive_loss(
-    predictions: torch.Tensor, targets: torch.Tensor, distractors: torch.Tensor, temperature: float
+    predictions: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    distractors: torch.Tensor,
+    temperature: float,
+    codes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """wav2vec 2.0's L_m: cross-entropy of picking each step's own target among it and its distractors.
 
     Parameters
     ----------
     predictions, targets : (N, P) the context network's projected outputs and the projected (quantised)
-        latents at the N masked steps.
-    distractors : (N, K) indices into `targets` (`sample_distractors`).
+        latents at the N masked steps of `mask`, in row-major order.
+    mask : (B, S) bool, the masked steps.
+    distractors : (N, K) indices into the N masked steps, each in the step's own clip (`sample_distractors`).
     temperature : kappa; logits are cosine similarities / kappa.
+    codes : (N, G) the quantiser's codeword ids, optional: a distractor with the positive's codewords cannot
+        be told apart from it, so it is left out of the softmax (wav2vec 2.0 drops such distractors).
 
     Returns
     -------
     (loss, accuracy) : scalars; accuracy is the share of steps whose own target scores highest.
     """
-    predictions, targets = predictions.float(), targets.float()
-    candidates = torch.cat([targets[:, None], targets[distractors]], dim=1)  # (N, 1 + K, P), positive first
-    logits = F.cosine_similarity(predictions[:, None], candidates, dim=-1) / temperature
-    # A distractor equal to the positive (same codewords) cannot be told apart: leave it out.
-    same = (targets[distractors] == targets[:, None]).all(dim=-1)
-    logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(same, float("-inf"))], dim=1)
+    batch, steps = mask.shape
+    clip, step = mask.nonzero().unbind(1)
+    # Cosines of every (prediction, target) pair of a clip, (B, S, S): far less memory than gathering the
+    # K distractor vectors of every step (N x K x P), and distractors come from the same clip by construction.
+    canvas = predictions.new_zeros(batch, steps, predictions.shape[1], dtype=torch.float32)
+    p = canvas.index_put((clip, step), F.normalize(predictions.float(), dim=-1))
+    t = canvas.index_put((clip, step), F.normalize(targets.float(), dim=-1))
+    with torch.autocast(p.device.type, enabled=False):  # logits / 0.1 need float32 cosines
+        cosines = torch.bmm(p, t.transpose(1, 2)).flatten()
+    row = (clip * steps + step) * steps  # start of step n's row in the flattened (B, S, S)
+    positive = cosines[row + step]
+    negative = cosines[row[:, None] + step[distractors]]
+    if codes is not None:
+        negative = negative.masked_fill((codes[distractors] == codes[:, None]).all(dim=-1), float("-inf"))
+    logits = torch.cat([positive[:, None], negative], dim=1) / temperature
     zeros = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
     accuracy = (logits.argmax(dim=1) == 0).float().mean()
     return F.cross_entropy(logits, zeros), accuracy
@@ -154,21 +171,23 @@ class GumbelProductQuantizer(nn.Module):
 
     def forward(
         self, x: torch.Tensor, temperature: float, noise: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, in_dim) -> codevectors (N, dim) and the softmax probabilities (N, G, V) (for the diversity loss).
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, in_dim) -> codevectors (N, dim), the softmax probabilities (N, G, V) (for the diversity loss) and
+        the chosen entries (N, G).
 
         `noise` (N, G, V) Gumbel samples turns on the straight-through Gumbel softmax (training); None = argmax.
         """
         logits = self.logits(x).float().view(-1, self.groups, self.entries)
         probs = logits.softmax(dim=-1)
         if noise is None:
-            codes = F.one_hot(logits.argmax(-1), self.entries).float()
+            ids = logits.argmax(-1)
+            codes = F.one_hot(ids, self.entries).float()
         else:
             soft = ((logits + noise) / temperature).softmax(dim=-1)
-            hard = F.one_hot(soft.argmax(-1), self.entries).float()
-            codes = hard - soft.detach() + soft
+            ids = soft.argmax(-1)
+            codes = F.one_hot(ids, self.entries).float() - soft.detach() + soft
         vectors = torch.einsum("ngv,gvd->ngd", codes, self.codebook.float())
-        return vectors.flatten(1), probs
+        return vectors.flatten(1), probs, ids
 
 
 @dataclass(frozen=True)
@@ -300,15 +319,13 @@ class ConformerW2V2(Objective):
         masked = torch.where(mask[..., None], self.mask_embedding.to(latents.dtype), latents)
         context = self.encoder.context(masked)[-1]
         predictions = self.final_proj(context[mask])  # (N, P), row-major like the distractor indices
-        targets = latents[mask]
-        terms = {}
+        targets, codes, terms = latents[mask], None, {}
         if self.quantizer is not None:
-            vectors, probs = self.quantizer(targets, self.temperature(), inputs["gumbel"])
+            targets, probs, codes = self.quantizer(targets, self.temperature(), inputs["gumbel"])
             diversity, perplexity = diversity_loss(probs.mean(dim=0))
-            targets = vectors
             terms = {"diversity_loss": diversity.detach(), "code_perplexity": perplexity.detach()}
         contrastive, accuracy = contrastive_loss(
-            predictions, self.project_q(targets), inputs["distractors"], self.options.logit_temp
+            predictions, self.project_q(targets), mask, inputs["distractors"], self.options.logit_temp, codes
         )
         loss = contrastive + self.options.diversity_weight * diversity if self.quantizer is not None else contrastive
         return loss, {"ssl_loss": contrastive.detach(), **terms, "accuracy": accuracy.detach()}
