@@ -43,6 +43,8 @@ ZOO_ENCODERS = {
     "beats-12x768": ({"beats"}, {}),
     # The tempo TCN at its published size, on views of the official 13.6-s excerpt (crops of 1634 frames).
     "tempo-tcn": ({"tempo"}, {}),
+    "conformer-4x192": ({"conformer_w2v2"}, {"layers": 4, "dim": 192, "heads": 4, "ffn": 768}),
+    "conformer-base": ({"conformer_w2v2"}, {}),  # the paper's base: 12 x 256, 10-s crops
 }
 # Zoo encoders whose raw cached input is not the 64-band log-mel: (scale, shift) turning the random crops
 # (about -2 +- 5) into its levels. The bands come from the objective's cache front-end.

@@ -35,6 +35,18 @@ TINY_OPTIONS: dict[str, dict] = {
     "vibcreg": {"iternorm_groups": 4},
     "decar": {"clusters": 4, "pca_dim": 8, "recluster_every": 2, "embed_batch": 8},
     "tempo": {"view_frames": 24},
+    "conformer_w2v2": {
+        "layers": 1,
+        "dim": 16,
+        "heads": 2,
+        "ffn": 32,
+        "extractor_dim": 16,
+        "crop_frames": 40,
+        "num_negatives": 4,
+        "entries": 8,
+        "codevector_dim": 16,
+        "final_dim": 16,
+    },
 }
 
 

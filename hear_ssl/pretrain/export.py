@@ -219,6 +219,9 @@ def export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path
     by `zoo.module`, which reads the file like one of the family's official checkpoints."""
     zoo.encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
     model_config = {**zoo.model_config, "name": name}
+    if zoo.corpus_norm:
+        stats = checkpoint["norm"]
+        model_config["norm"] = NormConfig(mode="fixed", mean=float(stats["mean"]), std=float(stats["std"])).to_dict()
     training = {
         "objective": config.objective,
         "step": checkpoint["step"],

@@ -65,6 +65,8 @@ class ZooExport:
     name : the default model name.
     description : one line for the model card.
     dtype : what the weights are stored as unless `hear-ssl export --dtype` says otherwise.
+    corpus_norm : store the checkpoint's corpus log-mel statistics under `norm` in `model_config` (encoders
+        whose input is standardised with them, as the log-mel encoders' is).
     """
 
     encoder: nn.Module
@@ -73,6 +75,7 @@ class ZooExport:
     name: str
     description: str
     dtype: str = "float16"
+    corpus_norm: bool = False
 
 
 @dataclass
