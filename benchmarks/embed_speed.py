@@ -92,9 +92,21 @@ def _wavlm(arch: Architecture, precision: str) -> torch.nn.Module:
     return WavLMEmbedder(WavLM(arch.config), name=arch.name, precision=precision)
 
 
+def _conformer(arch: Architecture, precision: str) -> torch.nn.Module:
+    from hear_ssl.config import FrontEndConfig, NormConfig
+    from hear_ssl.embedders.conformer import ConformerEmbedder
+
+    # No published weights or statistics: the default front-end and a unit standardisation.
+    unit = NormConfig(mean=0.0, std=1.0)
+    return ConformerEmbedder(arch.config, FrontEndConfig(), unit, arch.name, precision=precision)
+
+
 # Zoo family -> builder(architecture, precision) of its HEAR model with random weights. Log-mel families need
 # none (their registry spec builds them). A new family adds one line here.
-ZOO_BUILDERS = {"beats": _beats, "atst": _atst, "tempo": _tempo, "delores": _delores, "decar": _decar, "wavlm": _wavlm}
+ZOO_BUILDERS = {
+    "beats": _beats, "atst": _atst, "tempo": _tempo, "delores": _delores, "decar": _decar, "wavlm": _wavlm,
+    "conformer": _conformer,
+}  # fmt: skip
 
 
 def random_model(name: str, precision: str = "fp32") -> torch.nn.Module:

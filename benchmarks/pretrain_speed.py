@@ -41,8 +41,18 @@ ZOO_ENCODERS = {
     # BEATs reads 128-bin Kaldi fbank crops (FBANK_ENCODERS).
     "beats-4x192": ({"beats"}, {"layers": 4, "dim": 192, "heads": 4, "ffn": 768, "predictor_layers": 1}),
     "beats-12x768": ({"beats"}, {}),
+    # The tempo TCN at its published size, on views of the official 13.6-s excerpt (crops of 1634 frames).
+    "tempo-tcn": ({"tempo"}, {}),
+    "conformer-4x192": ({"conformer_w2v2"}, {"layers": 4, "dim": 192, "heads": 4, "ffn": 768}),
+    "conformer-base": ({"conformer_w2v2"}, {}),  # the paper's base: 12 x 256, 10-s crops
 }
-FBANK_ENCODERS = ("beats-4x192", "beats-12x768")
+# Zoo encoders whose raw cached input is not the 64-band log-mel: (scale, shift) turning the random crops
+# (about -2 +- 5) into its levels. The bands come from the objective's cache front-end.
+RAW_LEVELS = {
+    "beats-4x192": (1.3, 17.0),  # Kaldi fbank (BEATs normalises with mean 15.4, std 6.6)
+    "beats-12x768": (1.3, 17.0),
+    "tempo-tcn": (0.6, -7.0),  # the TCN's 44.1-kHz log(mel + 1e-7)
+}
 # Objectives without a synthetic row: beats_tokenizer needs a trained teacher file.
 NO_SYNTHETIC_ROW = {"beats_tokenizer"}
 
@@ -102,11 +112,10 @@ def measure_step(objective: str, encoder: str, batch: int, steps: int, device: s
         options=ZOO_ENCODERS[encoder][1] if zoo else {}, batch_size=batch, dtype=dtype,
         expander_dims=(expander,) * 3, features="torch", mixup_memory=min(2048, 4 * batch), device=device,
     )  # fmt: skip
-    fbank = encoder in FBANK_ENCODERS
-    frames = objective_class(objective).crop_frames(config)
-    crops = RandomCrops(max(4 * batch, 256), n_mels=128 if fbank else 64, frames=frames)
-    if fbank:
-        crops.data = crops.data * 1.3 + 17  # raw Kaldi fbank levels (BEATs normalises with mean 15.4, std 6.6)
+    kind = objective_class(objective)
+    crops = RandomCrops(max(4 * batch, 256), n_mels=kind.cache_frontend(config).n_mels, frames=kind.crop_frames(config))
+    scale, shift = RAW_LEVELS.get(encoder, (1.0, 0.0))
+    crops.data = crops.data * scale + shift
     torch.manual_seed(0)
     state = TrainState.create(config, ObjectiveData(crops, device=device, norm_mean=-2.0, norm_std=5.0))
     state.objective.prepare(ObjectiveData(crops, device=device))

@@ -24,6 +24,8 @@ from typing import Protocol
 
 from .atst_config import ATSTArchitecture, ATSTProcessing
 from .config import EncoderConfig, FramingConfig, FrontEndConfig, NormConfig
+from .conformer_config import VARIANTS as CONFORMER_VARIANTS
+from .conformer_config import ConformerProcessing
 from .decar_config import DECARConfig, DECARProcessing
 from .delores_config import DeLoResConfig, DeLoResProcessing
 from .tempo_config import TempoProcessing, TempoTCNConfig
@@ -615,6 +617,31 @@ _DECAR_WEIGHTS = [
     ),
 ]
 
+# Conformer wav2vec 2.0 (`hear_ssl/conformer.py`). Its authors publish no weights: the only tag is "user", a
+# file the user trained with `hear-ssl pretrain --objective conformer_w2v2` and exported with `hear-ssl export`.
+
+_CONFORMER_ARCHITECTURES = [
+    Architecture(
+        f"conformer-w2v2-{variant}", "conformer", config, "user",
+        f"Conformer wav2vec 2.0 {variant} (Srivastava et al. 2022)"
+        + (", the paper's size" if variant != "4x192" else ", a CPU-sized member"),
+    )
+    for variant, config in CONFORMER_VARIANTS.items()
+]  # fmt: skip
+_CONFORMER_WEIGHTS = [
+    Weights(
+        architecture=f"conformer-w2v2-{variant}",
+        tag="user",
+        format="hear-ssl",
+        license="user-provided; the authors publish no weights",
+        redistributable=False,
+        processing=ConformerProcessing(),
+        description="user-provided; none published. A `hear-ssl export` (.safetensors) of a `hear-ssl pretrain "
+        "--objective conformer_w2v2` checkpoint of this size",
+    )
+    for variant in CONFORMER_VARIANTS
+]
+
 # One block per family; a new family appends its own two lists here (see docs/models.md).
 _ARCHITECTURE_TABLE: list[Architecture] = [
     *_LOGMEL_ARCHITECTURES,
@@ -623,6 +650,7 @@ _ARCHITECTURE_TABLE: list[Architecture] = [
     *_TEMPO_ARCHITECTURES,
     *_DELORES_ARCHITECTURES,
     *_DECAR_ARCHITECTURES,
+    *_CONFORMER_ARCHITECTURES,
     *_WAVLM_ARCHITECTURES,
 ]
 _WEIGHTS_TABLE: list[Weights] = [
@@ -631,6 +659,7 @@ _WEIGHTS_TABLE: list[Weights] = [
     *_TEMPO_WEIGHTS,
     *_DELORES_WEIGHTS,
     *_DECAR_WEIGHTS,
+    *_CONFORMER_WEIGHTS,
     *_BEATS_WEIGHTS,
     *_WAVLM_WEIGHTS,
 ]

@@ -7,7 +7,8 @@
 `load_model()` uses `weights/tempo-tcn-quinton2022.safetensors` (registry `tempo-tcn.bundled`), the published weights
 (`pretrained_model/TCN-pretrained-220204-1729-002-8b0f9fa5.pt`, ISC-style licence, notice in the model card
 `weights/tempo-tcn-quinton2022.md`) converted with `convert_official`. The original `.pt` (a bare state dict
-saved from CUDA tensors; registry `tempo-tcn.official`) also loads directly. Embeddings: `hear_ssl.embedders.tempo`.
+saved from CUDA tensors; registry `tempo-tcn.official`) also loads directly, and so does the file `hear-ssl export`
+writes for a `hear-ssl pretrain --objective tempo` run (same keys, float32). Embeddings: `hear_ssl.embedders.tempo`.
 
 Options: `precision` ("fp32", "bf16"), `excerpt_frames` (mel frames per excerpt for long clips).
 """
@@ -63,7 +64,8 @@ def load_model(
     precision: str = "fp32",
     excerpt_frames: int | None = None,
 ) -> TempoEmbedder:
-    """The tempo TCN with the bundled weights ("") or a local file (the official `.pt` or our safetensors)."""
+    """The tempo TCN with the bundled weights ("") or a local file (the official `.pt`, our safetensors, or an
+    export of a `--objective tempo` run)."""
     if model_name is not None and registry.split_name(model_name)[0] not in MODEL_NAMES:
         raise ValueError(f"model_name {model_name!r} is not served by hear_ssl.tempo; choose one of {MODEL_NAMES}")
     entry = registry.get_weights(model_name or DEFAULT_MODEL)

@@ -10,6 +10,7 @@ import torch
 from hear_ssl.registry import get_spec
 
 from .weights_support import write_random_weights
+from .zoo_support import BAD_AUDIO, assert_bad_audio_rejected, assert_input_types_agree
 
 MODULES = {
     "hear_ssl.byol_a": "byol-a-512",
@@ -82,35 +83,15 @@ def test_audio_shorter_than_a_window(loaded, samples):
 
 def test_input_types(loaded):
     module, model = loaded
-    audio = clips(2)
-    reference = module.get_scene_embeddings(audio, model)
-    torch.testing.assert_close(module.get_scene_embeddings(audio.double(), model), reference)
-    torch.testing.assert_close(module.get_scene_embeddings(audio.numpy(), model), reference)
-    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
-    torch.testing.assert_close(
-        module.get_scene_embeddings(pcm, model), module.get_scene_embeddings(pcm.float() / 32768, model)
-    )
-    assert module.get_scene_embeddings(audio[:0], model).shape == (0, model.scene_embedding_size)
+    assert_input_types_agree(module, model, clips(2))
 
 
-@pytest.mark.parametrize(
-    "audio, error, message",
-    [
-        (torch.zeros(2, 0), ValueError, "zero samples"),
-        (torch.zeros(16000), ValueError, "2-D"),
-        (torch.zeros(1, 2, 16000), ValueError, "2-D"),
-        (torch.tensor([[0.0, float("nan")] * 800]), ValueError, "NaN or Inf"),
-        (torch.tensor([[0.0, float("inf")] * 800]), ValueError, "NaN or Inf"),
-        ([[0.0] * 100], TypeError, "torch.Tensor"),
-        (torch.zeros(1, 100, dtype=torch.bool), TypeError, "dtype"),
-    ],
-)
+@pytest.mark.parametrize("audio, error, message", BAD_AUDIO)
 def test_bad_input_is_a_clear_error(loaded, audio, error, message):
     module, model = loaded
-    with pytest.raises(error, match=message):
-        module.get_scene_embeddings(audio, model)
-    with pytest.raises(error, match=message):
-        module.get_timestamp_embeddings(audio, model)
+    assert_bad_audio_rejected(
+        (module.get_scene_embeddings, module.get_timestamp_embeddings), model, audio, error, message
+    )
 
 
 def test_long_clips_are_chunked_exactly(tmp_path):

@@ -79,11 +79,11 @@ def test_interrupted_cache_build_resumes_to_the_same_result(audio_dir, cache_dir
     files = resolve_audio_files(audio_dir)
     real_load, calls = cache_module.load_audio, []
 
-    def failing_load(path):
+    def failing_load(path, **options):
         calls.append(path)
         if len(calls) == 5:
             raise KeyboardInterrupt  # the user pressed Ctrl-C half way
-        return real_load(path)
+        return real_load(path, **options)
 
     monkeypatch.setattr(cache_module, "load_audio", failing_load)
     with pytest.raises(KeyboardInterrupt):

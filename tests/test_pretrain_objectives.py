@@ -34,6 +34,19 @@ TINY_OPTIONS: dict[str, dict] = {
     "dino": {"out_dim": 32, "hidden_dim": 16, "bottleneck_dim": 8},
     "vibcreg": {"iternorm_groups": 4},
     "decar": {"clusters": 4, "pca_dim": 8, "recluster_every": 2, "embed_batch": 8},
+    "tempo": {"view_frames": 24},
+    "conformer_w2v2": {
+        "layers": 1,
+        "dim": 16,
+        "heads": 2,
+        "ffn": 32,
+        "extractor_dim": 16,
+        "crop_frames": 40,
+        "num_negatives": 4,
+        "entries": 8,
+        "codevector_dim": 16,
+        "final_dim": 16,
+    },
 }
 
 
@@ -61,8 +74,10 @@ def tiny_config(objective: str, **overrides) -> PretrainConfig:
 
 
 def tiny_state(config: PretrainConfig) -> tuple[TrainState, object]:
-    frames = objective_class(config.objective).crop_frames(config)  # ATST's objectives set their own
-    crops = load_benchmark("pretrain_speed").RandomCrops(24, frames=frames)
+    kind = objective_class(config.objective)
+    frames = kind.crop_frames(config)  # ATST's objectives set their own
+    # Bands of the objective's own input (BEATs' fbank 128, the tempo TCN's 81).
+    crops = load_benchmark("pretrain_speed").RandomCrops(24, n_mels=kind.cache_frontend(config).n_mels, frames=frames)
     torch.manual_seed(0)
     data = ObjectiveData(crops, norm_mean=-2.0, norm_std=5.0)
     state = TrainState.create(config, data)

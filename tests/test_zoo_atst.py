@@ -16,6 +16,7 @@ from hear_ssl.models.atst import ATSTClip, ATSTConfig, ATSTFrame
 from hear_ssl.weights import CheckpointError
 
 from .validator_support import assert_hearvalidator_passes
+from .zoo_support import BAD_AUDIO, assert_bad_audio_rejected, assert_input_types_agree
 
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
 INPUTS = CLIPS + ("padded_pair",)
@@ -270,32 +271,14 @@ def test_cuda_matches_cpu(hear_models, waves, kind):
     assert relative_error(got, reference) < 1e-3
 
 
-@pytest.mark.parametrize(
-    "audio, error, message",
-    [
-        (torch.zeros(2, 0), ValueError, "zero samples"),
-        (torch.zeros(16000), ValueError, "2-D"),
-        (torch.zeros(1, 2, 16000), ValueError, "2-D"),
-        (torch.tensor([[0.0, float("nan")] * 800]), ValueError, "NaN or Inf"),
-        (torch.tensor([[0.0, float("inf")] * 800]), ValueError, "NaN or Inf"),
-        ([[0.0] * 100], TypeError, "torch.Tensor"),
-        (torch.zeros(1, 100, dtype=torch.bool), TypeError, "dtype"),
-    ],
-)
+@pytest.mark.parametrize("audio, error, message", BAD_AUDIO)
 def test_bad_input_is_a_clear_error(hear_models, kind, audio, error, message):
-    for call in (atst.get_scene_embeddings, atst.get_timestamp_embeddings):
-        with pytest.raises(error, match=message):
-            call(audio, hear_models[kind])
+    calls = (atst.get_scene_embeddings, atst.get_timestamp_embeddings)
+    assert_bad_audio_rejected(calls, hear_models[kind], audio, error, message)
 
 
 def test_int16_numpy_and_empty_input(hear_models, kind, waves):
-    model, audio = hear_models[kind], waves["b_1p37s"]
-    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
-    torch.testing.assert_close(
-        atst.get_scene_embeddings(pcm, model), atst.get_scene_embeddings(pcm.float() / 32768, model)
-    )
-    torch.testing.assert_close(atst.get_scene_embeddings(audio.numpy(), model), atst.get_scene_embeddings(audio, model))
-    assert atst.get_scene_embeddings(audio[:0], model).shape == (0, model.scene_embedding_size)
+    assert_input_types_agree(atst, hear_models[kind], waves["b_1p37s"])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from hear_ssl.weights import CheckpointError
 
 from .requires import unavailable
 from .validator_support import assert_hearvalidator_passes
+from .zoo_support import BAD_AUDIO, assert_bad_audio_rejected, assert_input_types_agree
 
 CLIPS = ["a_3s", "b_1p37s", "c_batch2_1s"]
 ENCODER_TOLERANCE = 1e-4  # x max|reference|, encoder fed the official fbank
@@ -249,33 +250,15 @@ def test_cuda_matches_cpu(fixture, checkpoints, model):
 def test_input_types(model):
     generator = torch.Generator().manual_seed(1)
     audio = 0.1 * torch.randn(2, 8000, generator=generator)
-    reference = beats.get_scene_embeddings(audio, model)
-    torch.testing.assert_close(beats.get_scene_embeddings(audio.double(), model), reference)
-    torch.testing.assert_close(beats.get_scene_embeddings(audio.numpy(), model), reference)
-    pcm = (audio * 32767).round().to(torch.int16)
-    torch.testing.assert_close(beats.get_scene_embeddings(pcm, model), beats.get_scene_embeddings(pcm / 32768, model))
-    assert beats.get_scene_embeddings(audio[:0], model).shape == (0, 192)
+    assert_input_types_agree(beats, model, audio)
     embeddings, timestamps = beats.get_timestamp_embeddings(audio[:0], model)
     assert embeddings.shape == (0, 0, 192) and timestamps.shape == (0, 0)
 
 
-@pytest.mark.parametrize(
-    "audio, error, message",
-    [
-        (torch.zeros(2, 0), ValueError, "zero samples"),
-        (torch.zeros(16000), ValueError, "2-D"),
-        (torch.zeros(2, 2, 16000), ValueError, "2-D"),
-        (torch.tensor([[0.0, float("nan")] * 800]), ValueError, "NaN or Inf"),
-        (torch.tensor([[0.0, float("inf")] * 800]), ValueError, "NaN or Inf"),
-        ([[0.0] * 100], TypeError, "torch.Tensor"),
-        (torch.zeros(1, 100, dtype=torch.bool), TypeError, "dtype"),
-    ],
-)
+@pytest.mark.parametrize("audio, error, message", BAD_AUDIO)
 def test_bad_audio_is_a_clear_error(model, audio, error, message):
-    with pytest.raises(error, match=message):
-        beats.get_scene_embeddings(audio, model)
-    with pytest.raises(error, match=message):
-        beats.get_timestamp_embeddings(audio, model)
+    calls = (beats.get_scene_embeddings, beats.get_timestamp_embeddings)
+    assert_bad_audio_rejected(calls, model, audio, error, message)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -19,7 +19,17 @@ from hear_ssl.models.pooling import mean_max_pool
 from hear_ssl.weights import CheckpointError
 
 from .validator_support import assert_hearvalidator_passes
-from .zoo_support import BAD_AUDIO, CLIPS, load_fixture, load_recipe, relative_error, seeds_dir, synthetic_clips
+from .zoo_support import (
+    BAD_AUDIO,
+    CLIPS,
+    assert_bad_audio_rejected,
+    assert_input_types_agree,
+    load_fixture,
+    load_recipe,
+    relative_error,
+    seeds_dir,
+    synthetic_clips,
+)
 
 
 class LapeEncoderClass:
@@ -303,23 +313,14 @@ def test_clips_shorter_than_a_frame(model, samples):
 
 
 def test_input_types(model):
-    audio = synthetic_clips(1.0)
-    reference = delores.get_scene_embeddings(audio, model)
-    torch.testing.assert_close(delores.get_scene_embeddings(audio.double(), model), reference)
-    torch.testing.assert_close(delores.get_scene_embeddings(audio.numpy(), model), reference)
-    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
-    torch.testing.assert_close(
-        delores.get_scene_embeddings(pcm, model), delores.get_scene_embeddings(pcm.float() / 32768, model)
-    )
-    assert delores.get_scene_embeddings(audio[:0], model).shape == (0, 2048)
+    assert_input_types_agree(delores, model, synthetic_clips(1.0))
 
 
 @pytest.mark.parametrize("audio, error, message", BAD_AUDIO)
 def test_bad_input_is_a_clear_error(model, audio, error, message):
-    with pytest.raises(error, match=message):
-        delores.get_scene_embeddings(audio, model)
-    with pytest.raises(error, match=message):
-        delores.get_timestamp_embeddings(audio, model)
+    assert_bad_audio_rejected(
+        (delores.get_scene_embeddings, delores.get_timestamp_embeddings), model, audio, error, message
+    )
 
 
 def test_bf16_tracks_fp32(lightning_ckpt, waves):

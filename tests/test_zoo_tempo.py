@@ -15,6 +15,7 @@ from hear_ssl.models.tempo_tcn import TempoTCN
 from hear_ssl.weights import CONFIG_METADATA_KEY, CheckpointError, read_checkpoint, weights_dir
 
 from .validator_support import assert_hearvalidator_passes
+from .zoo_support import BAD_AUDIO, assert_bad_audio_rejected
 
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
 
@@ -162,22 +163,10 @@ def test_cuda_matches_cpu(waves, model):
     assert relative_error(tempo.get_scene_embeddings(audio.cuda(), gpu).cpu(), reference) < 1e-3
 
 
-@pytest.mark.parametrize(
-    "audio, error, message",
-    [
-        (torch.zeros(2, 0), ValueError, "zero samples"),
-        (torch.zeros(44100), ValueError, "2-D"),
-        (torch.zeros(1, 2, 44100), ValueError, "2-D"),
-        (torch.tensor([[0.0, float("nan")] * 800]), ValueError, "NaN or Inf"),
-        (torch.tensor([[0.0, float("inf")] * 800]), ValueError, "NaN or Inf"),
-        ([[0.0] * 100], TypeError, "torch.Tensor"),
-        (torch.zeros(1, 100, dtype=torch.bool), TypeError, "dtype"),
-    ],
-)
+@pytest.mark.parametrize("audio, error, message", BAD_AUDIO)
 def test_bad_input_is_a_clear_error(model, audio, error, message):
-    for call in (tempo.get_scene_embeddings, tempo.get_timestamp_embeddings, tempo.get_tempo_estimates):
-        with pytest.raises(error, match=message):
-            call(audio, model)
+    calls = (tempo.get_scene_embeddings, tempo.get_timestamp_embeddings, tempo.get_tempo_estimates)
+    assert_bad_audio_rejected(calls, model, audio, error, message)
 
 
 def test_int16_and_numpy_input(waves, model):

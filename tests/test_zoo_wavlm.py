@@ -17,6 +17,7 @@ from hear_ssl.weights import CheckpointError
 
 from .requires import unavailable
 from .validator_support import assert_hearvalidator_passes
+from .zoo_support import BAD_AUDIO, assert_bad_audio_rejected, assert_input_types_agree
 
 VARIANTS = ("base", "large")
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
@@ -275,35 +276,14 @@ def test_cuda_matches_cpu(official_file, model):
 # ------------------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize(
-    "audio, error, message",
-    [
-        (torch.zeros(2, 0), ValueError, "zero samples"),
-        (torch.zeros(16000), ValueError, "2-D"),
-        (torch.zeros(1, 2, 16000), ValueError, "2-D"),
-        (torch.tensor([[0.0, float("nan")] * 800]), ValueError, "NaN or Inf"),
-        (torch.tensor([[0.0, float("inf")] * 800]), ValueError, "NaN or Inf"),
-        ([[0.0] * 100], TypeError, "torch.Tensor"),
-        (torch.zeros(1, 100, dtype=torch.bool), TypeError, "dtype"),
-    ],
-)
+@pytest.mark.parametrize("audio, error, message", BAD_AUDIO)
 def test_bad_audio_is_a_clear_error(model, audio, error, message):
-    with pytest.raises(error, match=message):
-        wavlm.get_scene_embeddings(audio, model)
-    with pytest.raises(error, match=message):
-        wavlm.get_timestamp_embeddings(audio, model)
+    calls = (wavlm.get_scene_embeddings, wavlm.get_timestamp_embeddings)
+    assert_bad_audio_rejected(calls, model, audio, error, message)
 
 
 def test_input_types(model):
-    audio = clips(2)
-    reference = wavlm.get_scene_embeddings(audio, model)
-    torch.testing.assert_close(wavlm.get_scene_embeddings(audio.double(), model), reference)
-    torch.testing.assert_close(wavlm.get_scene_embeddings(audio.numpy(), model), reference)
-    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
-    torch.testing.assert_close(
-        wavlm.get_scene_embeddings(pcm, model), wavlm.get_scene_embeddings(pcm.float() / 32768, model)
-    )
-    assert wavlm.get_scene_embeddings(audio[:0], model).shape == (0, model.scene_embedding_size)
+    assert_input_types_agree(wavlm, model, clips(2))
 
 
 def test_no_bundled_weights_says_where_to_get_them():

@@ -1,17 +1,18 @@
-"""Shared helpers for the encoder-zoo parity tests: fixture loading, the recipe weights, bad-input cases."""
+"""Shared helpers for the HEAR-module tests: fixtures, recipe weights, the input contract of every module."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from .requires import unavailable
 
 CLIPS = ("a_3s", "b_1p37s", "c_batch2_1s")
 
-# The HEAR bad-input matrix (as in test_hear_api): input, error type, message fragment.
+# The HEAR bad-input matrix: input, error type, message fragment (every module must say the same).
 BAD_AUDIO = [
     (torch.zeros(2, 0), ValueError, "zero samples"),
     (torch.zeros(16000), ValueError, "2-D"),
@@ -53,3 +54,22 @@ def synthetic_clips(seconds: float, seed: int = 0, n: int = 2) -> torch.Tensor:
     t = torch.arange(int(seconds * 16000)) / 16000
     tone = torch.sin(2 * torch.pi * (300 + 200 * t) * t)
     return 0.1 * torch.randn(n, len(t), generator=generator) + 0.3 * tone
+
+
+def assert_bad_audio_rejected(calls, model, audio, error, message: str) -> None:
+    """Each embedding function in `calls` raises `error` naming the problem (`message`) for `audio`."""
+    for call in calls:
+        with pytest.raises(error, match=message):
+            call(audio, model)
+
+
+def assert_input_types_agree(module, model, audio: torch.Tensor) -> None:
+    """float64, numpy and int16 PCM input give the float32 result; an empty batch gives (0, D)."""
+    reference = module.get_scene_embeddings(audio, model)
+    torch.testing.assert_close(module.get_scene_embeddings(audio.double(), model), reference)
+    torch.testing.assert_close(module.get_scene_embeddings(audio.numpy(), model), reference)
+    pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
+    torch.testing.assert_close(
+        module.get_scene_embeddings(pcm, model), module.get_scene_embeddings(pcm.float() / 32768, model)
+    )
+    assert module.get_scene_embeddings(audio[:0], model).shape == (0, model.scene_embedding_size)

@@ -6,7 +6,8 @@
 The file loads with the HEAR module of its architecture, e.g. `hear_ssl.byol_a.load_model(PATH)`. After an
 upload the command prints the registry entry (repo, pinned commit, sha256) to add to `hear_ssl/registry.py`.
 BEATs runs export the official `{'cfg', 'model'}` .pt instead (`hear_ssl.beats.load_model(PATH)`; a tokenizer
-run's file is the next iteration's `--tokenizer`).
+run's file is the next iteration's `--tokenizer`); tempo runs export the TCN in float32 with the keys of the
+bundled published weights (`hear_ssl.tempo.load_model(PATH)`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--name", help="model name stored in the file and card")
     parser.add_argument("--network", choices=("online", "target"), default="online", help="which encoder to export")
-    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    parser.add_argument(
+        "--dtype",
+        choices=("float16", "bfloat16", "float32"),
+        help="stored precision (default float16; float32 for the tempo TCN, as its published weights)",
+    )
     parser.add_argument("--push-to-hub", metavar="REPO", help="also upload weights and card to this Hub model repo")
     parser.add_argument("--revision", help="Hub branch to upload to")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")

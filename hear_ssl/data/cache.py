@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,16 +42,29 @@ def files_digest(files: list[Path]) -> str:
 
 
 def logmel_of_waveform(waveform: np.ndarray, frontend: LogMelSpectrogram) -> np.ndarray:
-    """(N,) float32 waveform -> (n_mels, N // hop + 1) log-mel, chunked to bound memory on long files.
+    """(N,) float32 waveform -> (n_mels, N // hop + 1) log-mel, chunked to bound memory on long files."""
+    config = frontend.config
+    return centred_stft_features(waveform, lambda x: frontend(x).numpy(), frontend.num_frames, config.hop_length,
+                                 config.n_fft)  # fmt: skip
 
-    Chunks carry `context` samples of real audio on each side and drop the frames computed from them, so
-    only the file's true edges see the front-end's reflect padding: the result equals one whole-file call.
+
+def centred_stft_features(
+    waveform: np.ndarray,
+    features: Callable[[torch.Tensor], np.ndarray],
+    num_frames: Callable[[int], int],
+    hop: int,
+    n_fft: int,
+) -> np.ndarray:
+    """(N,) float32 waveform -> (n_mels, num_frames(N)) features of a centred-STFT front-end, in chunks.
+
+    `features` maps a (n,) waveform to its (n_mels, num_frames(n)) features. Chunks of `CHUNK_FRAMES` carry
+    `context` samples of real audio on each side and drop the frames computed from them, so only the file's
+    true edges see the front-end's reflect padding: the result equals one whole-file call.
     """
-    hop, n_fft = frontend.config.hop_length, frontend.config.n_fft
-    total = frontend.num_frames(len(waveform))
+    total = num_frames(len(waveform))
     if total <= CHUNK_FRAMES:
         with torch.no_grad():
-            return frontend(torch.from_numpy(waveform)).numpy()
+            return features(torch.from_numpy(waveform))
     context_frames = -(-n_fft // hop)  # frames whose window could reach past a chunk edge
     context = context_frames * hop
     out = []
@@ -60,10 +74,29 @@ def logmel_of_waveform(waveform: np.ndarray, frontend: LogMelSpectrogram) -> np.
             left = min(context, first * hop)
             start = first * hop - left
             stop = min(len(waveform), (last - 1) * hop + context + 1)
-            mel = frontend(torch.from_numpy(waveform[start:stop])).numpy()
+            mel = features(torch.from_numpy(waveform[start:stop]))
             skip = left // hop
             out.append(mel[:, skip : skip + (last - first)])
     return np.concatenate(out, axis=1)
+
+
+def waveform_transform(frontend_config) -> Callable[[np.ndarray], np.ndarray]:
+    """(N,) waveform -> (n_mels, frames) features of the cache front-end `frontend_config`, chunked on long files."""
+    kind = getattr(frontend_config, "kind", "logmel")
+    if kind == "kaldi_fbank":  # BEATs' input: the same Kaldi fbank code as its HEAR module
+        from ..frontends.kaldi_fbank import KaldiFbank, fbank_of_waveform
+
+        fbank = KaldiFbank()
+        return lambda waveform: fbank_of_waveform(waveform, CHUNK_FRAMES, fbank)
+    if kind == "tempo_logmel":  # the tempo TCN's input: the same 44.1-kHz log mel as hear_ssl.tempo
+        from ..frontends.tempo_logmel import HOP_LENGTH, N_FFT, TempoLogMel
+
+        tempo = TempoLogMel()
+        return lambda waveform: centred_stft_features(
+            waveform, lambda x: tempo(x[None])[0, 0].numpy(), tempo.num_frames, HOP_LENGTH, N_FFT
+        )
+    logmel = LogMelSpectrogram(frontend_config)
+    return lambda waveform: logmel_of_waveform(waveform, logmel)
 
 
 @dataclass
@@ -90,12 +123,12 @@ def build_logmel_cache(
     Parameters
     ----------
     files : list of Path
-        Audio files (any format soundfile reads), decoded to 16 kHz mono.
+        Audio files (any format soundfile reads), decoded to mono at the front-end's sample rate.
     cache_dir : str or Path
         Output folder; created if missing.
-    frontend_config : FrontEndConfig or KaldiFbankCacheConfig
-        The front-end the model will use at inference (the same `LogMelSpectrogram`, or for BEATs the same
-        `KaldiFbank`, code runs here).
+    frontend_config : FrontEndConfig, KaldiFbankCacheConfig or TempoLogMelCacheConfig
+        The front-end the model will use at inference (the same `LogMelSpectrogram`, for BEATs the same
+        `KaldiFbank`, for the tempo TCN the same 44.1-kHz `TempoLogMel`, code runs here).
     shard_hours : float
         Approximate audio per shard (0.5 h of 64 mels is about 23 MB).
     min_seconds : float
@@ -105,8 +138,10 @@ def build_logmel_cache(
     -------
     CacheReport with the corpus size and its log-mel mean and std.
     """
-    if frontend_config.sample_rate != SAMPLE_RATE:
-        raise ValueError(f"the cache decodes to {SAMPLE_RATE} Hz; got a front-end at {frontend_config.sample_rate}")
+    kind = getattr(frontend_config, "kind", "logmel")
+    sample_rate = frontend_config.sample_rate
+    if kind != "tempo_logmel" and sample_rate != SAMPLE_RATE:
+        raise ValueError(f"the cache decodes to {SAMPLE_RATE} Hz; got a front-end at {sample_rate}")
     from tqdm import tqdm
 
     cache_dir = Path(cache_dir)
@@ -132,14 +167,8 @@ def build_logmel_cache(
             "skipped": [],
             "complete": False,
         }
-    kaldi = getattr(frontend_config, "kind", "logmel") == "kaldi_fbank"
-    if kaldi:  # BEATs' input: the same Kaldi fbank code as its HEAR module
-        from ..frontends.kaldi_fbank import KaldiFbank, fbank_of_waveform
-
-        frontend = KaldiFbank()
-    else:
-        frontend = LogMelSpectrogram(frontend_config)
-    shard_frames = int(shard_hours * 3600 * SAMPLE_RATE / frontend_config.hop_length)
+    transform = waveform_transform(frontend_config)
+    shard_frames = int(shard_hours * 3600 * sample_rate / frontend_config.hop_length)
 
     pending, pending_frames, pending_entries, pending_skipped = [], 0, [], []
     total = torch.zeros(2, dtype=torch.float64)  # running sum and sum of squares of the pending shard
@@ -169,14 +198,14 @@ def build_logmel_cache(
     bar = tqdm(files[start:], desc="log-mel cache", unit="file", disable=not progress, initial=0)
     for done, path in enumerate(bar, start=1):  # noqa: B007 (`flush` reads `done` to record progress)
         try:
-            waveform = load_audio(path)
+            waveform = load_audio(path, target_sr=sample_rate)
         except ValueError as err:
             pending_skipped.append({"path": str(path), "reason": str(err)})
             continue
-        if len(waveform) < min_seconds * SAMPLE_RATE:
+        if len(waveform) < min_seconds * sample_rate:
             pending_skipped.append({"path": str(path), "reason": f"shorter than {min_seconds} s"})
             continue
-        mel = fbank_of_waveform(waveform, CHUNK_FRAMES, frontend) if kaldi else logmel_of_waveform(waveform, frontend)
+        mel = transform(waveform)
         mel64 = torch.from_numpy(mel).double()
         total += torch.stack([mel64.sum(), mel64.square().sum()])
         pending_entries.append({"path": str(path), "offset": pending_frames, "frames": mel.shape[1]})

@@ -20,7 +20,7 @@ from ..audio import LOG_EPS
 from .cache import read_manifest
 
 # log(0 + eps): the log-mel of digital silence, used to pad clips shorter than a crop (as zero-padding the
-# waveform would).
+# waveform would). A cache front-end with another floor records its own `silence` in the manifest (tempo TCN).
 SILENCE = math.log(LOG_EPS)
 
 
@@ -59,6 +59,7 @@ class LogMelCrops:
         manifest = read_manifest(cache_dir)
         self.cache_dir = Path(cache_dir)
         self.n_mels = manifest["frontend"]["n_mels"]
+        self.silence = float(manifest["frontend"].get("silence", SILENCE))
         self.crop_frames, self.seed, self.jitter = crop_frames, seed, jitter
         self.rank, self.world_size = rank, world_size
         self.shards = [np.load(self.cache_dir / s["name"], mmap_mode="r") for s in manifest["shards"]]
@@ -120,7 +121,7 @@ class LogMelCrops:
         shard, offset, frames, start, _ = self.segments[segment_index]
         data = self.shards[shard]
         if frames <= self.crop_frames:
-            out = np.full((self.n_mels, self.crop_frames), SILENCE, dtype=np.float32)
+            out = np.full((self.n_mels, self.crop_frames), self.silence, dtype=np.float32)
             # Short clips land at a random place in the crop, as a random pad of the waveform would.
             room = self.crop_frames - frames
             at = int(np.random.default_rng([self.seed, self.epoch, segment_index, 1]).integers(0, room + 1))

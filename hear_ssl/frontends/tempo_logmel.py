@@ -8,6 +8,9 @@ n_mels=81)` (HTK, norm None), `log(x + 10e-8)`. No other normalisation: the netw
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass
+
 import torch
 from torch import nn
 
@@ -19,6 +22,7 @@ HOP_LENGTH = 441
 N_MELS = 81
 F_MIN, F_MAX = 30.0, 17000.0
 LOG_EPS = 10e-8  # = 1e-7, written as in the official code
+SILENCE = math.log(LOG_EPS)  # the log mel of digital silence
 
 
 class TempoLogMel(nn.Module):
@@ -42,3 +46,28 @@ class TempoLogMel(nn.Module):
         if audio.dim() != 2:
             raise ValueError(f"expected audio of shape (batch, samples), got {tuple(audio.shape)}")
         return self.frames(self.pad(audio), 0, self.num_frames(audio.shape[-1]))
+
+
+@dataclass(frozen=True)
+class TempoLogMelCacheConfig:
+    """The TCN's log mel as a shard-cache front-end (`hear_ssl.data.cache.build_logmel_cache`).
+
+    The cache decodes the corpus at 44.1 kHz and stores exactly what `TempoLogMel` gives the TCN at inference,
+    (81, frames) per file, so training crops are the TCN's input as they are. The settings are this module's
+    constants; the fields are what the cache manifest records (`silence` pads clips shorter than a crop).
+    """
+
+    kind: str = "tempo_logmel"
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    f_min: float = F_MIN
+    f_max: float = F_MAX
+    silence: float = SILENCE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TEMPO_LOGMEL_CACHE = TempoLogMelCacheConfig()

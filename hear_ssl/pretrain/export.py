@@ -127,7 +127,7 @@ def export_checkpoint(
     out_path: str | Path | None = None,
     name: str | None = None,
     which: str = "online",
-    dtype: str = "float16",
+    dtype: str | None = None,
 ) -> ExportResult:
     """Write `<out_path>.safetensors` and `<out_path>.md` (model card) from a pretraining checkpoint.
 
@@ -137,9 +137,10 @@ def export_checkpoint(
     out_path : output `.safetensors` path; default `<checkpoint folder>/<name>.safetensors`.
     name : model name recorded in the metadata and card; default from objective and encoder.
     which : "online" (default, as BYOL-A exports) or "target" (the EMA network of BYOL runs).
-    dtype : "float16" (default), "bfloat16" or "float32".
+    dtype : "float16", "bfloat16" or "float32"; default float16, or the zoo family's own (float32 for the
+        tempo TCN, as its published weights).
     """
-    if dtype not in DTYPES:
+    if dtype is not None and dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     checkpoint_path = Path(checkpoint_path)
     if not checkpoint_path.is_file():
@@ -154,6 +155,7 @@ def export_checkpoint(
     zoo = kind.zoo_export(config)
     if zoo is not None:
         name = name or zoo.name
+    dtype = dtype or (zoo.dtype if zoo is not None else "float16")
     name = name or default_name(config)
     out_path = Path(out_path) if out_path else checkpoint_path.parent / f"{name}.safetensors"
     if out_path.suffix != ".safetensors":
@@ -217,6 +219,9 @@ def export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path
     by `zoo.module`, which reads the file like one of the family's official checkpoints."""
     zoo.encoder.load_state_dict(state, strict=True)  # proves the export is complete before writing it
     model_config = {**zoo.model_config, "name": name}
+    if zoo.corpus_norm:
+        stats = checkpoint["norm"]
+        model_config["norm"] = NormConfig(mode="fixed", mean=float(stats["mean"]), std=float(stats["std"])).to_dict()
     training = {
         "objective": config.objective,
         "step": checkpoint["step"],

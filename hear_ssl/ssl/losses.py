@@ -245,5 +245,9 @@ def tempo_ratio_loss(f_i: torch.Tensor, f_j: torch.Tensor, r_i: torch.Tensor, r_
 
 
 def tempo_difference_loss(f_i: torch.Tensor, f_j: torch.Tensor, r_i: torch.Tensor, r_j: torch.Tensor) -> torch.Tensor:
-    """The difference variant: mean |(f(x_i) - f(x_j)) - (r_i - r_j)|, for a head read as an offset."""
-    return ((f_i.float() - f_j.float()) - (r_i - r_j)).abs().mean()
+    """The difference variant (Quinton 2022, official `L1Diff`): mean |f(x_i) - f(x_j) r_i / r_j| over the batch.
+
+    The same equivariance as `tempo_ratio_loss` without the division, so an f(x_j) near 0 cannot blow it up;
+    it vanishes for an f proportional to the rate and, like the ratio loss, not for a non-zero constant.
+    """
+    return (f_i.float() - f_j.float() * (r_i / r_j)).abs().mean()

@@ -27,6 +27,7 @@ REGISTRY = {
     "vibcreg": "vibcreg:VIbCReg",
     "tempo": "tempo:Tempo",
     "decar": "decar:DECAR",
+    "conformer_w2v2": "conformer_w2v2:ConformerW2V2",
 }
 OBJECTIVES = tuple(REGISTRY)
 

@@ -64,6 +64,9 @@ class ZooExport:
     module : the HEAR module that loads the file, e.g. "hear_ssl.atst".
     name : the default model name.
     description : one line for the model card.
+    dtype : what the weights are stored as unless `hear-ssl export --dtype` says otherwise.
+    corpus_norm : store the checkpoint's corpus log-mel statistics under `norm` in `model_config` (encoders
+        whose input is standardised with them, as the log-mel encoders' is).
     """
 
     encoder: nn.Module
@@ -71,6 +74,8 @@ class ZooExport:
     module: str
     name: str
     description: str
+    dtype: str = "float16"
+    corpus_norm: bool = False
 
 
 @dataclass
@@ -101,7 +106,8 @@ class Objective(nn.Module):
 
     @classmethod
     def cache_frontend(cls, config: PretrainConfig):
-        """The front-end the run's crop cache is built with (BEATs: the Kaldi fbank, whatever `config.frontend`)."""
+        """The front-end the run's crop cache is built with, whatever `config.frontend` says for the objectives
+        of zoo encoders with their own input (BEATs: the Kaldi fbank; tempo: the TCN's 44.1-kHz log mel)."""
         return config.frontend
 
     @classmethod
