@@ -64,11 +64,19 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sox", required=True, help="the SoX binary (set LD_LIBRARY_PATH for a local copy)")
     parser.add_argument(
-        "--task-dir", type=Path, default=None, help=f"a task folder with 48 kHz audio (default: synthesize {DEFAULT_TASK})"
+        "--task-dir",
+        type=Path,
+        default=None,
+        help=f"48 kHz task folder (default: synthesize {DEFAULT_TASK})",
     )
     parser.add_argument("--scale", type=float, default=0.5, help="`hear-ssl tasks synth --scale` without --task-dir")
     parser.add_argument("--module", default="hear_ssl.byol_a", help="HEAR module spec MODULE[:WEIGHTS][?k=v]")
     parser.add_argument("--rate", type=int, default=None, help="target rate (default: the module's)")
+    parser.add_argument(
+        "--score-paths",
+        default=",".join(PATHS),
+        help="comma-separated paths to embed and score (all are resampled and compared; default: all)",
+    )
     parser.add_argument("--seeds", type=int, default=5, help="downstream seeds 0..N-1, the same for every path")
     parser.add_argument("--grid", default="default", choices=("default", "fast", "faster"))
     parser.add_argument("--grid-points", type=int, default=8)
@@ -88,7 +96,8 @@ def sox_version(sox):
     except (OSError, subprocess.CalledProcessError) as err:
         detail = getattr(err, "stderr", "") or err
         raise SystemExit(
-            f"cannot run SoX at {sox}: {detail}; a local Debian copy needs LD_LIBRARY_PATH=<root>/usr/lib/x86_64-linux-gnu"
+            f"cannot run SoX at {sox}: {detail}; a local Debian copy needs "
+            "LD_LIBRARY_PATH=<root>/usr/lib/x86_64-linux-gnu"
         ) from None
     return done.stdout.strip()
 
@@ -171,7 +180,7 @@ def signal_difference(reference_dir, other_dir, splits_and_clips):
     }
 
 
-def embed(spec, hear_model, task_dir, audio_dir, out_dir):
+def embed(hear_model, task_dir, audio_dir, out_dir):
     from hear_ssl.evaluation.embeddings import compute_task_embeddings, is_done
 
     if not is_done(out_dir):
@@ -204,16 +213,22 @@ def main(argv=None):
         if name != REFERENCE_PATH
     }
 
-    scores = {}
-    for name in PATHS:
-        emb = args.work_dir / name / "embeddings" / spec.slug / task_dir.name
+    scored = args.score_paths.split(",")
+    unknown = sorted(set(scored) - set(PATHS))
+    if unknown or REFERENCE_PATH not in scored:
+        raise SystemExit(f"--score-paths: unknown {unknown} or missing {REFERENCE_PATH}; paths: {', '.join(PATHS)}")
+    embeddings = {}
+    for name in scored:
+        embeddings[name] = args.work_dir / name / "embeddings" / spec.slug / task_dir.name
         start = time.time()
-        embed(spec, hear_model, args.work_dir / name / "task" / task_dir.name, audio_dirs[name], emb)
+        embed(hear_model, args.work_dir / name / "task" / task_dir.name, audio_dirs[name], embeddings[name])
         print(f"{name}: embeddings in {time.time() - start:.0f} s", flush=True)
-        scores[name] = []
-        for seed in range(args.seeds):
+    scores = {name: [] for name in scored}
+    # Seed by seed over the paths, so that a run cut short still has paired scores.
+    for seed in range(args.seeds):
+        for name in scored:
             results = run_task(
-                emb,
+                embeddings[name],
                 grid=args.grid,
                 grid_points=args.grid_points,
                 device=args.device,
@@ -222,7 +237,9 @@ def main(argv=None):
                 progress=False,
             )
             scores[name].append(primary_score(results)[0])
-            print(f"   seed {seed}: {scores[name][-1]:.4f}", flush=True)
+            print(f"seed {seed} {name}: {scores[name][-1]:.4f}", flush=True)
+        if args.json:
+            write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals)
 
     summary = summarise(scores)
     metric = metadata["evaluation"][0]
@@ -230,33 +247,40 @@ def main(argv=None):
         f"\n{task_dir.name}, {source_rate} -> {rate} Hz, module {args.module}, fast engine, grid {args.grid} "
         f"({args.grid_points} points), seeds 0-{args.seeds - 1}; {version}"
     )
-    print(f"{'path':14} {metric + ' mean':>16} {'seed std':>9} {'diff vs ' + REFERENCE_PATH:>18}  {'SNR dB (median/min)':>20}")
-    for name in PATHS:
+    diff_head, snr_head = f"diff vs {REFERENCE_PATH}", "SNR dB (median/min)"
+    print(f"{'path':14} {metric + ' mean':>16} {'seed std':>9} {diff_head:>18}  {snr_head:>20}")
+    for name in scores:
         row = summary[name]
         diff = "-" if name == REFERENCE_PATH else f"{row['paired_diff_mean']:+.4f} +- {row['paired_diff_std']:.4f}"
-        snr = "reference" if name == REFERENCE_PATH else (
-            f"{signals[name]['snr_db_median']:.1f} / {signals[name]['snr_db_min']:.1f}"
+        snr = (
+            "reference"
+            if name == REFERENCE_PATH
+            else (f"{signals[name]['snr_db_median']:.1f} / {signals[name]['snr_db_min']:.1f}")
         )
         print(f"{name:14} {row['mean']:16.4f} {row['std']:9.4f} {diff:>18}  {snr:>20}")
     for name, sig in signals.items():
         print(f"{name} vs {REFERENCE_PATH}: max abs diff {sig['max_abs_diff']:.2e} over {sig['clips']} clips")
     if args.json:
-        payload = {
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "task": task_dir.name,
-            "metric": metric,
-            "source_rate": source_rate,
-            "target_rate": rate,
-            "sox": version,
-            "soxr": _soxr_version(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "scores": scores,
-            "summary": summary,
-            "signal_vs_reference": signals,
-        }
-        atomic_write_text(args.json, json.dumps(payload, indent=2))
+        write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals)
     return 0
+
+
+def write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals):
+    payload = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "task": task_dir.name,
+        "metric": metadata["evaluation"][0],
+        "source_rate": source_rate,
+        "target_rate": rate,
+        "sox": version,
+        "soxr": _soxr_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "scores": scores,
+        "summary": summarise(scores),
+        "signal_vs_reference": signals,
+    }
+    atomic_write_text(args.json, json.dumps(payload, indent=2))
 
 
 def summarise(scores):
