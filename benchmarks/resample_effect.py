@@ -77,7 +77,17 @@ def parse_args(argv=None):
         default=",".join(PATHS),
         help="comma-separated paths to embed and score (all are resampled and compared; default: all)",
     )
-    parser.add_argument("--seeds", type=int, default=5, help="downstream seeds 0..N-1, the same for every path")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=5,
+        help="downstream seeds 0..N-1, the same for every path (0: compare signals and embeddings only)",
+    )
+    parser.add_argument(
+        "--check-determinism",
+        action="store_true",
+        help=f"also run seed 0 of {REFERENCE_PATH} twice more: does one seed on one set of embeddings repeat exactly?",
+    )
     parser.add_argument("--grid", default="default", choices=("default", "fast", "faster"))
     parser.add_argument("--grid-points", type=int, default=8)
     parser.add_argument("--device", default="cpu")
@@ -180,6 +190,19 @@ def signal_difference(reference_dir, other_dir, splits_and_clips):
     }
 
 
+def embedding_difference(reference_dir, other_dir, splits):
+    """Relative L2 difference of each embedding row (heareval's raw float32 memmaps, same row order)."""
+    rel, max_abs = [], 0.0
+    for split in splits:
+        shape = tuple(json.loads((reference_dir / f"{split}.embedding-dimensions.json").read_text()))
+        ref = np.fromfile(reference_dir / f"{split}.embeddings.npy", dtype=np.float32).reshape(shape)
+        other = np.fromfile(other_dir / f"{split}.embeddings.npy", dtype=np.float32).reshape(shape)
+        diff = (ref - other).astype(np.float64)
+        rel.extend(np.linalg.norm(diff, axis=-1).ravel() / np.maximum(np.linalg.norm(ref, axis=-1).ravel(), 1e-12))
+        max_abs = max(max_abs, float(np.abs(diff).max()))
+    return {"relative_l2_median": float(np.median(rel)), "relative_l2_max": float(np.max(rel)), "max_abs_diff": max_abs}
+
+
 def embed(hear_model, task_dir, audio_dir, out_dir):
     from hear_ssl.evaluation.embeddings import compute_task_embeddings, is_done
 
@@ -212,6 +235,11 @@ def main(argv=None):
         for name in PATHS
         if name != REFERENCE_PATH
     }
+    for name, sig in signals.items():
+        print(
+            f"{name} vs {REFERENCE_PATH}: SNR {sig['snr_db_median']:.1f} dB median, {sig['snr_db_min']:.1f} dB min; "
+            f"max abs diff {sig['max_abs_diff']:.2e} over {sig['clips']} clips"
+        )
 
     scored = args.score_paths.split(",")
     unknown = sorted(set(scored) - set(PATHS))
@@ -223,6 +251,17 @@ def main(argv=None):
         start = time.time()
         embed(hear_model, args.work_dir / name / "task" / task_dir.name, audio_dirs[name], embeddings[name])
         print(f"{name}: embeddings in {time.time() - start:.0f} s", flush=True)
+    embedding_diffs = {
+        name: embedding_difference(embeddings[REFERENCE_PATH], embeddings[name], metadata["splits"])
+        for name in scored
+        if name != REFERENCE_PATH
+    }
+    for name, diff in embedding_diffs.items():
+        print(
+            f"{name} vs {REFERENCE_PATH}: embeddings differ by {diff['relative_l2_median']:.1e} (median relative L2, "
+            f"max {diff['relative_l2_max']:.1e})",
+            flush=True,
+        )
     scores = {name: [] for name in scored}
     # Seed by seed over the paths, so that a run cut short still has paired scores.
     for seed in range(args.seeds):
@@ -239,8 +278,29 @@ def main(argv=None):
             scores[name].append(primary_score(results)[0])
             print(f"seed {seed} {name}: {scores[name][-1]:.4f}", flush=True)
         if args.json:
-            write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals)
+            write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals, embedding_diffs)
 
+    repeats = None
+    if args.check_determinism:
+        repeats = [
+            primary_score(
+                run_task(
+                    embeddings[REFERENCE_PATH],
+                    grid=args.grid,
+                    grid_points=args.grid_points,
+                    device=args.device,
+                    seed=0,
+                    write=False,
+                    progress=False,
+                )
+            )[0]
+            for _ in range(2)
+        ]
+        print(f"{REFERENCE_PATH} seed 0 run twice more: {repeats}", flush=True)
+    if args.json:
+        write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals, embedding_diffs, repeats)
+    if args.seeds == 0:
+        return 0
     summary = summarise(scores)
     metric = metadata["evaluation"][0]
     print(
@@ -258,14 +318,10 @@ def main(argv=None):
             else (f"{signals[name]['snr_db_median']:.1f} / {signals[name]['snr_db_min']:.1f}")
         )
         print(f"{name:14} {row['mean']:16.4f} {row['std']:9.4f} {diff:>18}  {snr:>20}")
-    for name, sig in signals.items():
-        print(f"{name} vs {REFERENCE_PATH}: max abs diff {sig['max_abs_diff']:.2e} over {sig['clips']} clips")
-    if args.json:
-        write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals)
     return 0
 
 
-def write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals):
+def write_json(args, task_dir, metadata, source_rate, rate, version, scores, signals, embedding_diffs, repeats=None):
     payload = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "task": task_dir.name,
@@ -279,6 +335,8 @@ def write_json(args, task_dir, metadata, source_rate, rate, version, scores, sig
         "scores": scores,
         "summary": summarise(scores),
         "signal_vs_reference": signals,
+        "embeddings_vs_reference": embedding_diffs,
+        "reference_seed0_repeats": repeats,
     }
     atomic_write_text(args.json, json.dumps(payload, indent=2))
 
@@ -287,6 +345,8 @@ def summarise(scores):
     """Per path: mean and std over seeds, and the seed-paired difference to the reference path."""
     out = {}
     for name, values in scores.items():
+        if not values:
+            continue
         row = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
         if name != REFERENCE_PATH:
             diffs = [a - b for a, b in zip(values, scores[REFERENCE_PATH])]
