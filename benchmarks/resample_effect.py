@@ -81,8 +81,9 @@ def parse_args(argv=None):
         "--seeds",
         type=int,
         default=5,
-        help="downstream seeds 0..N-1, the same for every path (0: compare signals and embeddings only)",
+        help="N downstream seeds (from --first-seed), the same for every path (0: compare signals and embeddings only)",
     )
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST..FIRST+N-1 (to add seeds later)")
     parser.add_argument(
         "--check-determinism",
         action="store_true",
@@ -264,7 +265,7 @@ def main(argv=None):
         )
     scores = {name: [] for name in scored}
     # Seed by seed over the paths, so that a run cut short still has paired scores.
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name in scored:
             results = run_task(
                 embeddings[name],
@@ -305,7 +306,7 @@ def main(argv=None):
     metric = metadata["evaluation"][0]
     print(
         f"\n{task_dir.name}, {source_rate} -> {rate} Hz, module {args.module}, fast engine, grid {args.grid} "
-        f"({args.grid_points} points), seeds 0-{args.seeds - 1}; {version}"
+        f"({args.grid_points} points), seeds {args.first_seed}-{args.first_seed + args.seeds - 1}; {version}"
     )
     diff_head, snr_head = f"diff vs {REFERENCE_PATH}", "SNR dB (median/min)"
     print(f"{'path':14} {metric + ' mean':>16} {'seed std':>9} {diff_head:>18}  {snr_head:>20}")
