@@ -1,19 +1,27 @@
 """Downstream evaluation speed and parity: heareval 2021.1.3 vs the fast engine, same embeddings, same run.
 
-For every task, the same heareval-format embeddings are copied twice; heareval's prediction runner
-(through the harness's compatibility layer) and `hear_ssl.evaluation.downstream.run_task` each train, select
-and test on their copy, in the same process, alternating when `--repeats` > 1 so that load changes on a
-shared machine hit both. Prints per task the wall times (medians), the ratio heareval / fast (median
-over repeats of the ratio within a repeat), both
-primary test scores, the parity verdict (within max(0.01, fold std), same or equally-scored grid point)
-and writes everything to `--json`.
+For every task, the same heareval-format embeddings are copied fresh for each run; heareval's prediction
+runner (through the harness's compatibility layer) and `hear_ssl.evaluation.downstream.run_task` each
+train, select and test on their copy, in the same process, seed by seed: with `--seeds N` each backend
+runs with seeds 42, 1, ..., N-1 (heareval: 42 is its own published run; other seeds reseed torch and numpy
+for the same sampled grid points), the two runs of a seed adjacent in time so that load changes on a
+shared machine hit both. Every run is timed (whole predict stage: load, train, select, test, write) and
+prints the 1-minute load average. The tables: per task the median wall times, the ratio heareval / fast
+(median over seeds of the ratio within a seed), the single-run parity of seed 42 (within max(0.01, fold
+std), same or equally-scored grid point) and, with N >= 2, the parity distribution: mean +- std per
+backend, Welch's t-test and Mann-Whitney U, passed when Welch's p >= 0.05 and |difference of means| <=
+max(0.01, pooled std). Everything goes to `--json`, written after every task; `--merge` rebuilds the
+tables from such files (e.g. a long run split into one process per backend or per task).
 
 Embeddings come either from existing folders (`--embeddings-dir`, holding one folder per task) or
 are computed first with a HEAR module (`--module`, with the harness's embedding stage; cached in
 `--cache-dir`, not timed):
 
     python benchmarks/eval_speed.py --module hear_ssl.byol_a:../shared/reference/AudioNTT2020-BYOLA-64x96d512.pth
-    python benchmarks/eval_speed.py --embeddings-dir runs/demo/embeddings/<model> --tasks drum_strokes* --repeats 3
+    python benchmarks/eval_speed.py --module hear_ssl.byol_a:../shared/reference/AudioNTT2020-BYOLA-64x96d512.pth \\
+        --grid faster --seeds 5 --json parity.json
+    python benchmarks/eval_speed.py --embeddings-dir runs/demo/embeddings/<model> --tasks 'drum_strokes*' --seeds 3
+    python benchmarks/eval_speed.py --merge heareval.json fast.json
 """
 
 from __future__ import annotations
