@@ -32,6 +32,13 @@ The fixes:
     checkpoints (several per grid point) land under `./logs` of whatever the working directory is,
     or inside the embeddings folder when the path is absolute. They go to the folder the harness
     passes instead, which it deletes after the task.
+
+`seed` (not a fix but an option, applied when a seed is given)
+    heareval calls `seed_everything(42)` once per task, which seeds Python's `random` (its grid
+    sampling), numpy and torch (weight initialisation, dropout). With a seed, torch and numpy are
+    seeded with it instead while `random` keeps heareval's 42, so a run draws other initialisations
+    and dropout masks for exactly the grid points heareval samples: one more draw of heareval's own
+    run-to-run distribution. Without one, heareval runs as published.
 """
 
 import contextlib
@@ -42,7 +49,7 @@ FIXES = ("weights_only_reload", "fit_loop_current_epoch", "nvml_device_name")
 
 
 @contextlib.contextmanager
-def heareval_compat(lightning_dir, fixes=FIXES):
+def heareval_compat(lightning_dir, fixes=FIXES, seed=None):
     """Apply the compatibility fixes for the duration of the `with` block.
 
     Parameters
@@ -51,6 +58,8 @@ def heareval_compat(lightning_dir, fixes=FIXES):
         Where heareval's Lightning logs and checkpoints are written (created if missing).
     fixes : iterable of str
         Which fixes to apply (default: all of `FIXES`); tests pass a subset to show each one is needed.
+    seed : int, optional
+        Seed torch and numpy with this instead of heareval's 42 (grid sampling keeps 42; see `seed` above).
     """
     unknown = set(fixes) - set(FIXES)
     if unknown:
@@ -58,6 +67,8 @@ def heareval_compat(lightning_dir, fixes=FIXES):
     lightning_dir = Path(lightning_dir).resolve()
     lightning_dir.mkdir(parents=True, exist_ok=True)
     undo = [_redirect_lightning_logs(lightning_dir)]
+    if seed is not None:
+        undo.append(_reseed(int(seed)))
     try:
         if "weights_only_reload" in fixes:
             undo.append(_trust_checkpoints_under(lightning_dir))
@@ -83,6 +94,26 @@ def _redirect_lightning_logs(lightning_dir):
 
     def restore():
         tp.CSVLogger = original
+
+    return restore
+
+
+def _reseed(seed):
+    import random
+
+    import heareval.predictions.task_predictions as tp
+
+    original = tp.seed_everything
+
+    def seed_everything(heareval_seed, workers=False):
+        original(seed, workers=workers)  # torch, numpy, random (and Lightning's PL_GLOBAL_SEED)
+        random.seed(heareval_seed)  # heareval's grid shuffle: the same grid points as its own runs
+        return seed
+
+    tp.seed_everything = seed_everything
+
+    def restore():
+        tp.seed_everything = original
 
     return restore
 

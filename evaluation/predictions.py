@@ -36,7 +36,7 @@ def clear_partial(embed_task_dir):
 
 
 def run_predictions(
-    embed_task_dir, lightning_dir, grid="default", grid_points=8, gpus=None, keep_logs=False, fixes=FIXES
+    embed_task_dir, lightning_dir, grid="default", grid_points=8, gpus=None, keep_logs=False, fixes=FIXES, seed=None
 ):
     """Train and test heareval's downstream models on one task's embeddings.
 
@@ -56,6 +56,9 @@ def run_predictions(
         Keep the Lightning folder (for debugging a task).
     fixes : iterable of str
         Compat fixes to apply (all by default; see `hear_ssl.evaluation.compat`).
+    seed : int, optional
+        Seed torch and numpy with this instead of heareval's fixed 42 (same grid points); None runs heareval
+        exactly as published.
 
     Returns
     -------
@@ -70,7 +73,7 @@ def run_predictions(
     argv = [str(embed_task_dir), "--grid", grid, "--grid-points", str(grid_points)]
     argv += ["--gpus", str(list(gpus))] if gpus else []
     try:
-        with heareval_compat(lightning_dir, fixes):
+        with heareval_compat(lightning_dir, fixes, seed=seed):
             from heareval.predictions import runner
 
             runner.runner.main(argv, standalone_mode=False)

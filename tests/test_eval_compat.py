@@ -1,6 +1,7 @@
 """heareval 2021.1.3 on torch >= 2.6 / Lightning 1.9: each compat fix is needed, and confined."""
 
 import importlib
+import json
 import pickle
 
 import pytest
@@ -113,3 +114,28 @@ def test_nvml_device_name_on_gpu_machines(monkeypatch, tmp_path):
         monkeypatch.undo()
         importlib.reload(gpu_max_mem)
     assert gpu_max_mem.device_name() == "cpu"
+
+
+def test_seed_draws_other_models_for_the_same_grid_points(scene_dir, tmp_path):
+    """A seed reseeds torch/numpy (other initialisations and dropout) but keeps heareval's sampled grid points."""
+    import heareval.predictions.task_predictions as tp
+
+    from hear_ssl.evaluation.downstream.reference import comparable_hparams, heareval_grid_summary
+
+    original = tp.seed_everything
+    loss, grid = {}, {}
+    for seed in (None, 7):
+        run_predictions(scene_dir, tmp_path / f"l{seed}", grid="faster", grid_points=2, seed=seed)
+        loss[seed] = json.loads((scene_dir / "test.predicted-scores.json").read_text())["test"]["test_loss"]
+        grid[seed] = [comparable_hparams(row[2]) for row in heareval_grid_summary(scene_dir)]
+    assert tp.seed_everything is original  # restored after the run
+    assert len(grid[None]) == 2 and grid[None] == grid[7]
+    assert loss[None] != loss[7]
+
+
+def test_seed_42_is_heareval_as_published(scene_dir, tmp_path):
+    losses = []
+    for seed in (None, 42):
+        run_predictions(scene_dir, tmp_path / f"l{seed}", grid="faster", grid_points=1, seed=seed)
+        losses.append(json.loads((scene_dir / "test.predicted-scores.json").read_text())["test"]["test_loss"])
+    assert losses[0] == losses[1]

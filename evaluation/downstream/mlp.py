@@ -89,6 +89,12 @@ class StackedMLP:
     def _stacked_dropout(self):
         self.dropout = torch.tensor([self.dropout_all[m] for m in self.live], device=self.device).view(-1, 1, 1)
         self.any_dropout = any(self.dropout_all[m] > 0 for m in self.live)
+        # Per live model: keep probability, its inverse (the kept units' multiplier) and a zero, computed once
+        # per stack change instead of once per layer and step.
+        self._keep = 1 - self.dropout
+        self._inv_keep = torch.ones_like(self._keep) / self._keep
+        self._zero = torch.zeros((), device=self.device)
+        self._noise = None  # numpy buffer for the CPU noise, reused while the shape stays
 
     def stacked(self, name):
         """The `(M, ...)` leaf of one named tensor (live models only)."""
@@ -160,11 +166,14 @@ class StackedMLP:
     def _dropout_scale(self, h, generator):
         """Inverted-dropout multipliers: 0 with probability p, else 1 / (1 - p), per model's p."""
         if isinstance(generator, np.random.Generator):
-            noise = torch.from_numpy(generator.random(h.shape, dtype=np.float32)).to(h.device)
+            if self._noise is None or self._noise.shape != tuple(h.shape):
+                self._noise = np.empty(tuple(h.shape), dtype=np.float32)
+            generator.random(out=self._noise, dtype=np.float32)  # the same stream as generator.random(shape)
+            noise = torch.from_numpy(self._noise)
         else:
             noise = torch.rand(h.shape, device=h.device, generator=generator)
-        keep = 1 - self.dropout
-        return (noise < keep).to(h.dtype) / keep.to(h.dtype)
+        # 1 / keep where kept, else 0: the same numbers as `(noise < keep).float() / keep`, in one pass.
+        return torch.where(noise < self._keep, self._inv_keep.to(h.dtype), self._zero.to(h.dtype))
 
     def _batch_norm(self, layer, h, train, mask, counts):
         """Per-model BatchNorm1d over the batch axis of `(M, B, H)` activations."""

@@ -22,11 +22,13 @@ MIN_TOLERANCE = 0.01
 _RESULT_LINE = re.compile(r" result: (\[.*\])\s*$")
 
 
-def run_heareval(embeddings_dir, grid="default", grid_points=8):
+def run_heareval(embeddings_dir, grid="default", grid_points=8, seed=None):
     """Run heareval 2021.1.3's prediction runner on a task folder (in place), via the harness.
 
     Uses `hear_ssl.evaluation.predictions.run_predictions`, which applies the compatibility fixes heareval needs
-    on current torch / Lightning and keeps Lightning's checkpoints in a temporary folder.
+    on current torch / Lightning and keeps Lightning's checkpoints in a temporary folder. `seed` (None:
+    heareval's own 42) seeds torch and numpy for another draw of initialisations and dropout masks; the
+    grid points stay the ones heareval samples (see `hear_ssl.evaluation.compat`).
 
     Returns
     -------
@@ -38,7 +40,7 @@ def run_heareval(embeddings_dir, grid="default", grid_points=8):
     lightning_dir = Path(tempfile.mkdtemp(prefix="heareval-lightning-"))
     try:
         start = time.time()
-        run_predictions(embeddings_dir, lightning_dir, grid=grid, grid_points=grid_points)
+        run_predictions(embeddings_dir, lightning_dir, grid=grid, grid_points=grid_points, seed=seed)
         seconds = time.time() - start
     finally:
         shutil.rmtree(lightning_dir, ignore_errors=True)
@@ -123,3 +125,54 @@ def parity(heareval_results, fast_results, heareval_grid=None, fast_seed_scores=
         out["heareval_best_validation"] = best
         out["equal_validation"] = bool(scores) and scores[0] == best
     return out
+
+
+# Parity as a distribution (issue 13): both backends are random processes; over N seeds each, their
+# primary scores must not be told apart by a two-sample test and their means must be close.
+MIN_P_VALUE = 0.05
+
+
+def parity_distribution(heareval_scores, fast_scores):
+    """Compare the two backends' primary scores over seeds.
+
+    Rule: Welch's t-test p >= 0.05 (no detectable difference of means at the 5% level) and
+    `|mean(fast) - mean(heareval)| <= max(0.01, pooled std)`; the Mann-Whitney U p-value is reported
+    beside it (rank-based, for scores that are not normal, e.g. a few distinct accuracies).
+
+    Parameters
+    ----------
+    heareval_scores, fast_scores : sequence of float
+        Primary test scores (k-fold tasks: the mean over folds), one per seed, at least 2 each.
+
+    Returns
+    -------
+    dict
+        `n`, `mean`, `std` (sample std) per backend, `difference` (fast - heareval), `pooled_std`,
+        `tolerance`, `welch_p`, `mannwhitney_p`, `passed`.
+    """
+    from scipy import stats
+
+    a, b = [float(x) for x in heareval_scores], [float(x) for x in fast_scores]
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"need >= 2 scores per backend, got {len(a)} (heareval) and {len(b)} (fast)")
+    mean_a, mean_b = statistics.mean(a), statistics.mean(b)
+    std_a, std_b = statistics.stdev(a), statistics.stdev(b)
+    pooled = (((len(a) - 1) * std_a**2 + (len(b) - 1) * std_b**2) / (len(a) + len(b) - 2)) ** 0.5
+    difference = mean_b - mean_a
+    tolerance = max(MIN_TOLERANCE, pooled)
+    if std_a == 0 and std_b == 0:  # t undefined: identical draws within each backend
+        welch_p = 1.0 if difference == 0 else 0.0
+    else:
+        welch_p = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
+    mannwhitney_p = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+    return {
+        "n": {"heareval": len(a), "fast": len(b)},
+        "mean": {"heareval": mean_a, "fast": mean_b},
+        "std": {"heareval": std_a, "fast": std_b},
+        "difference": difference,
+        "pooled_std": pooled,
+        "tolerance": tolerance,
+        "welch_p": welch_p,
+        "mannwhitney_p": mannwhitney_p,
+        "passed": welch_p >= MIN_P_VALUE and abs(difference) <= tolerance,
+    }
