@@ -127,11 +127,21 @@ def hear_model(spec: str, randomise: bool):
     if randomise:
         randomise_encoder(model)
     model.eval()
+    rate = int(model.sample_rate)
     return Embedder(
         label,
-        lambda clips: module.get_scene_embeddings(clips, model),
-        lambda clips: module.get_timestamp_embeddings(clips, model),
+        lambda clips: module.get_scene_embeddings(at_rate(clips, rate), model),
+        lambda clips: module.get_timestamp_embeddings(at_rate(clips, rate), model),
     )
+
+
+def at_rate(clips: torch.Tensor, rate: int) -> torch.Tensor:
+    """The task's 16-kHz clips (B, N) at the model's sample rate (the tempo TCN: 44.1 kHz), as the harness does."""
+    if rate == 16000:
+        return clips
+    from hear_ssl.audio import resample
+
+    return torch.from_numpy(np.stack([resample(clip.numpy(), 16000, rate) for clip in clips]))
 
 
 class Embedder:
