@@ -90,7 +90,10 @@ RUNS = [
         ("--beats-layers", "4", "--beats-dim", "192", "--beats-heads", "3", "--beats-ffn", "768"), cache="fbank"),
 ]  # fmt: skip
 CONFORMER_WORKTREE = Path("/work/wt-conformer")
-CONFORMER = Run("conformer_w2v2", "conformer_w2v2", "conformer", "conformer", (), worktree=CONFORMER_WORKTREE)
+CONFORMER_FLAGS = ("--conformer-w2v2-layers", "4", "--conformer-w2v2-dim", "192", "--conformer-w2v2-heads", "4",
+                   "--conformer-w2v2-ffn", "768", "--conformer-w2v2-crop-frames", "96")  # fmt: skip
+CONFORMER = Run("conformer_w2v2", "conformer_w2v2", "conformer", "conformer-4x192", CONFORMER_FLAGS,
+                worktree=CONFORMER_WORKTREE)  # fmt: skip
 
 # The bundled defaults this comparison may replace or remove (re-measured with the same probe).
 INCUMBENTS = {
@@ -163,7 +166,26 @@ def run_jobs(jobs: list[tuple[str, list[str], Path, Path]], parallel: int) -> in
     return failures
 
 
+def corpus_subset(data: Path, runs: Path, files: int) -> Path:
+    """A seeded random sample of `files` paths of the corpus list, written once (with its sources.json beside it,
+    so the model cards still list the packages and licences)."""
+    import random
+    import shutil
+
+    subset = runs / "corpus-subset.txt"
+    if not subset.is_file():
+        paths = [line for line in data.read_text().splitlines() if line.strip()]
+        chosen = sorted(random.Random(0).sample(paths, min(files, len(paths))))
+        runs.mkdir(parents=True, exist_ok=True)
+        subset.write_text("\n".join(chosen) + "\n")
+        if (data.parent / "sources.json").is_file():
+            shutil.copyfile(data.parent / "sources.json", runs / "sources.json")
+    return subset
+
+
 def cmd_train(args) -> int:
+    if args.subset:
+        args.data = corpus_subset(Path(args.data), Path(args.runs), args.subset)
     jobs = []
     for run in all_runs(args.conformer):
         if args.only and run.name not in args.only:
@@ -176,84 +198,111 @@ def cmd_train(args) -> int:
     return int(run_jobs(jobs, args.jobs) > 0)
 
 
-def probe_jobs(args) -> list[tuple[str, list[str], Path, Path]]:
-    """One probe per representation: runs, one random twin per twin key, incumbents and theirs, log-mel."""
-    probe_dir = Path(args.runs) / "probe"
-    tasks = ["--tasks-dir", str(Path(args.tasks_dir).resolve()), "--threads", "1"]
-    wanted: list[tuple[str, Path, list[str]]] = []  # (label, python, probe arguments)
-    twins_done = set()
+# The gate is a conjunction over tasks, so tasks are probed one at a time, cheapest first, and a candidate that
+# fails one on validation is not probed on the rest (`--full` probes everything). The order changes the cost,
+# never the verdict.
+TASK_ORDER = ("speech_commands_12", "gm_pitch", "drum_strokes", "fsdd_digits", "office_events")
+
+
+class Representation(NamedTuple):
+    """Something probed: a candidate (a run or an incumbent) or a baseline (a random twin, the log-mel)."""
+
+    label: str
+    python: Path
+    probe_args: tuple[str, ...]
+    module: str = ""  # candidates only
+    twin: str = ""  # candidates only: the label of their random-init twin
+
+
+def representations(args) -> list[Representation]:
+    """Candidates with an export (or a bundled incumbent), then their twins and the log-mel baseline."""
+    python = REPO / ".venv" / "bin" / "python"
+    out, twins = [], {}
     for run in all_runs(args.conformer):
         weights = exported_file(Path(args.runs) / run.name)
         if weights is None or (args.only and run.name not in args.only):
             continue
         spec = f"{run.module}:{weights.resolve()}"
-        wanted.append((run.name, run.python, ["--model", f"{run.name}={spec}"]))
-        if run.twin not in twins_done:
-            twins_done.add(run.twin)
-            wanted.append((f"random-{run.twin}", run.python, ["--random", f"random-{run.twin}={spec}"]))
-    if not args.only:
-        for module in INCUMBENTS:
-            python = REPO / ".venv" / "bin" / "python"
-            wanted.append((f"incumbent-{module}", python, ["--model", f"incumbent-{module}={module}:"]))
-            wanted.append((f"random-incumbent-{module}", python, ["--random", f"random-incumbent-{module}={module}:"]))
-        wanted.append(("log-mel", REPO / ".venv" / "bin" / "python", ["--logmel"]))
-    jobs = []
-    for label, python, probe_args in wanted:
-        out = probe_dir / f"{label}.json"
-        if out.is_file():
-            continue
-        command = [str(python), str(PROBE_SCRIPT), *tasks, *probe_args, "--out", str(out)]
-        jobs.append((f"probe {label}", command, REPO, probe_dir / f"{label}.out"))
-    return jobs
+        twin = f"random-{run.twin}"
+        out.append(Representation(run.name, run.python, ("--model", f"{run.name}={spec}"), run.module, twin))
+        twins.setdefault(twin, Representation(twin, run.python, ("--random", f"{twin}={spec}")))
+    for module in INCUMBENTS if not args.only else ():
+        label, twin = f"incumbent-{module}", f"random-incumbent-{module}"
+        out.append(Representation(label, python, ("--model", f"{label}={module}:"), module, twin))
+        twins[twin] = Representation(twin, python, ("--random", f"{twin}={module}:"))
+    return out + list(twins.values()) + [Representation("log-mel", python, ("--logmel",))]
+
+
+def probe_file(args, label: str, task: str) -> Path:
+    return Path(args.runs) / "probe" / label / f"{task}.json"
 
 
 def cmd_probe(args) -> int:
-    return int(run_jobs(probe_jobs(args), args.jobs) > 0)
+    reps = {rep.label: rep for rep in representations(args)}
+    alive = [rep for rep in reps.values() if rep.twin]
+    tasks = ["--tasks-dir", str(Path(args.tasks_dir).resolve()), "--threads", "1"]
+    failures = 0
+    for task in TASK_ORDER:
+        needed = ["log-mel"] + sorted({rep.twin for rep in alive}) + [rep.label for rep in alive]
+        jobs = []
+        for label in needed:
+            out = probe_file(args, label, task)
+            if not out.is_file():
+                command = [str(reps[label].python), str(PROBE_SCRIPT), *tasks, "--tasks", f"{task}-*",
+                           *reps[label].probe_args, "--out", str(out)]  # fmt: skip
+                jobs.append((f"probe {label} on {task}", command, REPO, out.with_suffix(".out")))
+        failures += run_jobs(jobs, args.jobs)
+        scores = load_scores(Path(args.runs) / "probe")
+        if not args.full:
+            alive = [rep for rep in alive if gate(scores, rep.label, rep.twin, [task])[0]]
+    return int(failures > 0)
 
 
 def load_scores(probe_dir: Path) -> dict[str, dict[str, dict]]:
     """label -> task -> {"score" (test), "valid_score", "erank", ...} from every finished probe file."""
     out: dict[str, dict[str, dict]] = {}
-    for path in sorted(probe_dir.glob("*.json")):
+    for path in sorted(probe_dir.glob("*/*.json")):
         for task, info in json.loads(path.read_text())["tasks"].items():
             for label, row in info["scores"].items():
                 out.setdefault(label, {})[task] = row
     return out
 
 
-def gate(scores: dict, label: str, twin: str, tasks: list[str]) -> tuple[bool, float, list[str]]:
+def gate(scores: dict, label: str, twin: str, tasks) -> tuple[bool, float | None, list[str]]:
     """The shipping rule on validation scores: strictly above the twin and the log-mel baseline on every task.
 
-    Returns (passes, mean margin over the stronger baseline, tasks it fails).
+    Returns (passes, mean margin over the stronger baseline, tasks it fails); a task without all three scores
+    yet counts as not passed (and has no margin).
     """
     failed, margins = [], []
     for task in tasks:
-        mine = scores[label][task]["valid_score"]
-        bar = max(scores[twin][task]["valid_score"], scores["log-mel"][task]["valid_score"])
+        try:
+            mine = scores[label][task]["valid_score"]
+            bar = max(scores[twin][task]["valid_score"], scores["log-mel"][task]["valid_score"])
+        except KeyError:
+            failed.append(task)
+            continue
         margins.append(mine - bar)
         if mine <= bar:
             failed.append(task)
-    return not failed, statistics.mean(margins), failed
+    return not failed, statistics.mean(margins) if margins else None, failed
 
 
 def decide(args) -> tuple[list[dict], dict[str, dict]]:
     """Rows of the result table and the decision per HEAR module (validation scores only)."""
     scores = load_scores(Path(args.runs) / "probe")
-    if "log-mel" not in scores:
-        raise SystemExit("no log-mel probe yet: run `probe` first")
-    tasks = sorted(scores["log-mel"])
     rows = []
-    candidates = [(run.name, run.module, f"random-{run.twin}", run.name) for run in all_runs(args.conformer)]
-    candidates += [(f"incumbent-{m}", m, f"random-incumbent-{m}", INCUMBENTS[m]) for m in INCUMBENTS]
-    for label, module, twin, what in candidates:
-        if label not in scores or twin not in scores or set(scores[label]) != set(tasks):
+    for rep in representations(args):
+        if not rep.twin:
             continue
-        passes, margin, failed = gate(scores, label, twin, tasks)
-        run_dir = Path(args.runs) / label
+        passes, margin, failed = gate(scores, rep.label, rep.twin, TASK_ORDER)
+        run_dir = Path(args.runs) / rep.label
+        weights = exported_file(run_dir) if run_dir.is_dir() else None
         rows.append({
-            "label": label, "module": module, "what": what, "twin": twin, "passes": passes, "margin": margin,
+            "label": rep.label, "module": rep.module, "twin": rep.twin, "passes": passes, "margin": margin,
             "failed": failed, "s_per_step": seconds_per_step(run_dir) if run_dir.is_dir() else None,
-            "weights": str(exported_file(run_dir)) if run_dir.is_dir() and exported_file(run_dir) else "",
+            "steps": finished_step(run_dir) if run_dir.is_dir() else None, "weights": str(weights or ""),
+            "bytes": weights.stat().st_size if weights else None,
         })  # fmt: skip
     decisions = {}
     for module in sorted({row["module"] for row in rows}):
@@ -265,30 +314,35 @@ def decide(args) -> tuple[list[dict], dict[str, dict]]:
             verdict = "keep the incumbent" if choice is incumbent else f"ship {choice['label']}"
         else:
             choice = None
-            verdict = "no default (remove the incumbent)" if incumbent else "no default"
+            verdict = "no candidate passes" + ("; the incumbent fails" if incumbent else "")
         decisions[module] = {"verdict": verdict, "choice": choice["label"] if choice else None}
     return rows, decisions
+
+
+def cell(scores: dict, label: str, task: str) -> str:
+    row = scores.get(label, {}).get(task)
+    return f"{row['valid_score']:.3f} / {row['score']:.3f}" if row else "—"
 
 
 def cmd_table(args) -> int:
     scores = load_scores(Path(args.runs) / "probe")
     rows, decisions = decide(args)
-    tasks = sorted(scores["log-mel"])
-    short = {t: t.split("_")[0] for t in tasks}
-    head = " | ".join(f"{short[t]} valid / test" for t in tasks)
-    print(f"| representation | module | {head} | erank (gm_pitch) | s/step | gate (valid) |")
-    print("| --- | --- |" + " --- |" * (len(tasks) + 3))
+    short = {t: t.split("_")[0] for t in TASK_ORDER}
+    head = " | ".join(f"{short[t]} valid / test" for t in TASK_ORDER)
+    print(f"| representation | module | {head} | erank (speech) | s/step | gate (valid) |")
+    print("| --- | --- |" + " --- |" * (len(TASK_ORDER) + 3))
     baselines = sorted({row["twin"] for row in rows}) + ["log-mel"]
     for label in [row["label"] for row in rows] + baselines:
         row = next((r for r in rows if r["label"] == label), None)
-        cells = " | ".join(f"{scores[label][t]['valid_score']:.3f} / {scores[label][t]['score']:.3f}" for t in tasks)
-        erank = scores[label].get("gm_pitch", {}).get("erank", "")
+        cells = " | ".join(cell(scores, label, t) for t in TASK_ORDER)
+        erank = scores.get(label, {}).get("speech_commands_12", {}).get("erank", "")
         if row is None:
             print(f"| {label} | baseline | {cells} | {erank} | | |")
             continue
         verdict = "pass" if row["passes"] else "fail: " + ", ".join(short[t] for t in row["failed"])
+        margin = f" ({row['margin']:+.3f})" if row["margin"] is not None else ""
         step = row["s_per_step"] if row["s_per_step"] is not None else ""
-        print(f"| {label} | {row['module']} | {cells} | {erank} | {step} | {verdict} ({row['margin']:+.3f}) |")
+        print(f"| {label} | {row['module']} | {cells} | {erank} | {step} | {verdict}{margin} |")
     print()
     for module, decision in decisions.items():
         print(f"- hear_ssl.{module}: {decision['verdict']}")
@@ -327,10 +381,12 @@ def main(argv=None) -> int:
             p.add_argument("--data", required=True, help="audio folder or list (the corpus)")
             p.add_argument("--cache-root", default="", help="folder of the two crop caches (default --runs)")
             p.add_argument("--max-steps", type=int, default=MAX_STEPS, help="the budget's steps (raise to continue)")
+            p.add_argument("--subset", type=int, default=0, help="train on a seeded sample of this many corpus files")
         if name == "speed":
             p.add_argument("--steps", type=int, default=5)
         if name == "probe":
             p.add_argument("--tasks-dir", default=str(REPO.parent / "shared" / "hear-tasks"))
+            p.add_argument("--full", action="store_true", help="probe every task even after a gate failure")
         if name == "table":
             p.add_argument("--json", help="also write rows and decisions as JSON")
     args = parser.parse_args(argv)
