@@ -120,11 +120,12 @@ def finished_step(out_dir: Path) -> int:
 
 
 def train_command(run: Run, args) -> list[str]:
-    cache = Path(args.cache_root) / f"cache-{run.cache}"
+    # Absolute paths: the conformer run starts in its own worktree.
+    cache = (Path(args.cache_root) / f"cache-{run.cache}").resolve()
     return [
-        str(run.hear_ssl), "pretrain", "--objective", run.objective, "--data", str(args.data), "--cache-dir",
-        str(cache), "--out-dir", str(Path(args.runs) / run.name), "--max-steps", str(args.max_steps), *COMMON,
-        *run.flags,
+        str(run.hear_ssl), "pretrain", "--objective", run.objective, "--data", str(Path(args.data).resolve()),
+        "--cache-dir", str(cache), "--out-dir", str((Path(args.runs) / run.name).resolve()), "--max-steps",
+        str(args.max_steps), *COMMON, *run.flags,
     ]  # fmt: skip
 
 
