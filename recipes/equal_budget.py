@@ -196,6 +196,17 @@ def cmd_train(args) -> int:
             print(f"{run.name}: finished ({finished_step(out_dir)} steps), skipped")
             continue
         jobs.append((run.name, train_command(run, args), run.worktree, out_dir / "train.out"))
+    # Each crop cache is built once, by one process, before the runs that share it start (no two builders).
+    prepare, seen = [], set()
+    for run in all_runs(args.conformer):
+        if run.cache not in seen and any(job[0] == run.name for job in jobs):
+            seen.add(run.cache)
+            command = train_command(run, args) + ["--prepare-only"]
+            prepare.append(
+                (f"cache-{run.cache}", command, run.worktree, Path(args.cache_root) / f"cache-{run.cache}.out")
+            )
+    if run_jobs(prepare, args.jobs):
+        return 1
     return int(run_jobs(jobs, args.jobs) > 0)
 
 
