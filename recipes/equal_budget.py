@@ -95,6 +95,12 @@ CONFORMER_FLAGS = ("--conformer-w2v2-layers", "4", "--conformer-w2v2-dim", "192"
 CONFORMER = Run("conformer_w2v2", "conformer_w2v2", "conformer", "conformer-4x192", CONFORMER_FLAGS,
                 worktree=CONFORMER_WORKTREE)  # fmt: skip
 
+# s/step measured before the comparison (docs/pretraining-defaults.md), used only to start the longest runs first.
+MEASURED_S_PER_STEP = {
+    "dino": 30.3, "vicreg": 30.4, "barlow_twins": 28.9, "vibcreg": 23.8, "byol": 12.9, "hybrid": 6.4,
+    "atst_frame": 4.5, "tempo": 4.3, "beats": 4.3, "decar": 3.4, "atst_clip": 1.7,
+}  # fmt: skip
+
 # The bundled defaults this comparison may replace or remove (re-measured with the same probe).
 INCUMBENTS = {
     "byol_a": "byol-a-2048.hear-ssl",
@@ -196,6 +202,7 @@ def cmd_train(args) -> int:
             print(f"{run.name}: finished ({finished_step(out_dir)} steps), skipped")
             continue
         jobs.append((run.name, train_command(run, args), run.worktree, out_dir / "train.out"))
+    jobs.sort(key=lambda job: -MEASURED_S_PER_STEP.get(job[0], 10.0))  # longest first: the two lanes end together
     # Each crop cache is built once, by one process, before the runs that share it start (no two builders).
     prepare, seen = [], set()
     for run in all_runs(args.conformer):
