@@ -178,10 +178,12 @@ def test_byol_s_has_no_bundled_default_and_says_how_to_pass_one():
 
     entry = get_weights("byol-s")
     assert entry.name == "byol-s.serab" and not entry.bundled
-    with pytest.raises(CheckpointError, match="no bundled default") as info:
+    with pytest.raises(CheckpointError, match="hear_ssl.byol_s ships no bundled default weights") as info:
         byol_s.load_model()
     assert entry.filename in str(info.value) and entry.url in str(info.value)
     assert "model_name='byol-s.serab'" in str(info.value)
+    assert "hear_ssl.byol_s.load_model('path/to/encoder.safetensors')" in str(info.value)
+    assert "hear-ssl export" in str(info.value)
 
 
 def test_a_file_that_disagrees_with_the_requested_entry_is_refused():
