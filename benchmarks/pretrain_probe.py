@@ -16,7 +16,7 @@ Every row also reports the effective rank of the standardised embeddings ("erank
 many directions the representation really spreads over; a collapsed one cannot probe well.
 
 Models are given as LABEL=MODULE:PATH (PATH "" = the module's bundled default), e.g.
-    byol=byol_a:weights/hear-ssl-byol-audiontt2020-d2048.safetensors
+    byol=byol_a:runs/equal-budget/byol/hear-ssl-byol-audiontt2020-d2048.safetensors
 `--random LABEL=MODULE:PATH` adds the same model with its encoder randomly re-initialised (same
 front-end and normalisation), `--logmel` adds a plain log-mel baseline: per band mean and std over time
 of the normalised log-mel (128 dims; for event tasks the same statistics over 160 ms around each 50 ms
