@@ -287,24 +287,24 @@ def load_scores(probe_dir: Path) -> dict[str, dict[str, dict]]:
     return out
 
 
-def gate(scores: dict, label: str, twin: str, tasks) -> tuple[bool, float | None, list[str]]:
+def gate(scores: dict, label: str, twin: str, tasks) -> tuple[bool, float | None, list[str], list[str]]:
     """The shipping rule on validation scores: strictly above the twin and the log-mel baseline on every task.
 
-    Returns (passes, mean margin over the stronger baseline, tasks it fails); a task without all three scores
-    yet counts as not passed (and has no margin).
+    Returns (passes, mean margin over the stronger baseline on the probed tasks, tasks it fails, tasks without
+    all three scores yet); a candidate with a missing task does not pass.
     """
-    failed, margins = [], []
+    failed, missing, margins = [], [], []
     for task in tasks:
         try:
             mine = scores[label][task]["valid_score"]
             bar = max(scores[twin][task]["valid_score"], scores["log-mel"][task]["valid_score"])
         except KeyError:
-            failed.append(task)
+            missing.append(task)
             continue
         margins.append(mine - bar)
         if mine <= bar:
             failed.append(task)
-    return not failed, statistics.mean(margins) if margins else None, failed
+    return not failed and not missing, statistics.mean(margins) if margins else None, failed, missing
 
 
 def decide(args) -> tuple[list[dict], dict[str, dict]]:
@@ -314,12 +314,12 @@ def decide(args) -> tuple[list[dict], dict[str, dict]]:
     for rep in representations(args):
         if not rep.twin:
             continue
-        passes, margin, failed = gate(scores, rep.label, rep.twin, TASK_ORDER)
+        passes, margin, failed, missing = gate(scores, rep.label, rep.twin, TASK_ORDER)
         run_dir = Path(args.runs) / rep.label
         weights = exported_file(run_dir) if run_dir.is_dir() else None
         rows.append({
             "label": rep.label, "module": rep.module, "twin": rep.twin, "passes": passes, "margin": margin,
-            "failed": failed, "s_per_step": seconds_per_step(run_dir) if run_dir.is_dir() else None,
+            "failed": failed, "missing": missing, "s_per_step": seconds_per_step(run_dir) if run_dir.is_dir() else None,
             "steps": finished_step(run_dir) if run_dir.is_dir() else None, "weights": str(weights or ""),
             "bytes": weights.stat().st_size if weights else None,
         })  # fmt: skip
@@ -333,7 +333,9 @@ def decide(args) -> tuple[list[dict], dict[str, dict]]:
             verdict = "keep the incumbent" if choice is incumbent else f"ship {choice['label']}"
         else:
             choice = None
+            pending = [row["label"] for row in mine if not row["failed"]]
             verdict = "no candidate passes" + ("; the incumbent fails" if incumbent else "")
+            verdict += f" (still pending: {', '.join(pending)})" if pending else ""
         decisions[module] = {"verdict": verdict, "choice": choice["label"] if choice else None}
     return rows, decisions
 
@@ -358,8 +360,13 @@ def cmd_table(args) -> int:
         if row is None:
             print(f"| {label} | baseline | {cells} | {erank} | | |")
             continue
-        verdict = "pass" if row["passes"] else "fail: " + ", ".join(short[t] for t in row["failed"])
-        margin = f" ({row['margin']:+.3f})" if row["margin"] is not None else ""
+        if row["passes"]:
+            verdict = "pass"
+        elif row["failed"]:
+            verdict = f"fail on {short[row['failed'][0]]}"
+        else:
+            verdict = "pending: " + ", ".join(short[t] for t in row["missing"])
+        margin = f" (mean margin {row['margin']:+.3f})" if row["passes"] else ""
         step = row["s_per_step"] if row["s_per_step"] is not None else ""
         print(f"| {label} | {row['module']} | {cells} | {erank} | {step} | {verdict}{margin} |")
     print()
