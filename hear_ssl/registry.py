@@ -221,6 +221,12 @@ HEAR_SSL_PROCESSING = LogMelProcessing(
 )
 WINDOW_BY_WINDOW = FramingConfig(window_ms=1000.0, hop_ms=50.0, pool_frames=False)
 
+# Training data of the equal-budget defaults: the 41 Debian packages of the extended corpus (licence per package in
+# the model card and weights/README.md).
+EXTENDED_CORPUS_LICENSE = (
+    "trained on openly licensed Debian sound packages (GPL-2+, CC-BY-SA-3.0/4.0, CC-BY-3.0, CC0, MIT, LGPL, BSD, "
+    "public domain; per package in the model card)"
+)
 BYOLA_URL = "https://github.com/nttcslab/byol-a/tree/master/v1/pretrained_weights"
 BYOLA2_URL = "https://github.com/nttcslab/byol-a/tree/master/v2/pretrained_weights"
 SERAB_URL = "https://github.com/GasserElbanna/serab-byols/tree/main/checkpoints"
@@ -254,8 +260,8 @@ _LOGMEL_ARCHITECTURES = [
         "BYOL-A v1, AudioNTT2020 d=1024",
     ),
     Architecture(
-        # No hear-ssl default: the BYOL weights failed the shipping rule (docs/pretraining-defaults.md).
-        "byol-a-2048", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=2048)), "official",
+        # The default is the equal-budget winner (docs/pretraining-defaults.md); the BYOL one failed the rule.
+        "byol-a-2048", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=2048)), "vibcreg",
         "BYOL-A v1, AudioNTT2020 d=2048",
     ),
     Architecture(
@@ -287,6 +293,22 @@ _LOGMEL_WEIGHTS = [
     _official_byola(512, 2_410_576, "6cc64226318494f06ef41d7e5810be7d37abfd6490da45abdab48f188c5332e2"),
     _official_byola(1024),
     _official_byola(2048),
+    Weights(
+        architecture="byol-a-2048",
+        tag="vibcreg",
+        format="hear-ssl",
+        license=EXTENDED_CORPUS_LICENSE,
+        redistributable=True,
+        processing=LogMelProcessing(
+            FrontEndConfig(win_length=1024), NormConfig(mode="fixed", mean=-2.3083469630753797, std=5.253365637737478)
+        ),
+        description="VIbCReg, 30 steps x 16 crops on an 800-file sample of the extended Debian corpus "
+        "(the equal-budget winner of hear_ssl.byol_a, docs/pretraining-defaults.md)",
+        filename="hear-ssl-vibcreg-audiontt2020-d2048.safetensors",
+        num_bytes=10647456,
+        sha256="19e0ce7a1f97c66e382b02f9c444f3a34d7ec61807b65bdb2dac3072606ca983",
+        bundled=True,
+    ),
     _official_byola(2048, v2=True),
     Weights(
         architecture="byol-s",
