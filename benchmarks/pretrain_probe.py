@@ -16,7 +16,7 @@ Every row also reports the effective rank of the standardised embeddings ("erank
 many directions the representation really spreads over; a collapsed one cannot probe well.
 
 Models are given as LABEL=MODULE:PATH (PATH "" = the module's bundled default), e.g.
-    byol=byol_a:weights/hear-ssl-byol-audiontt2020-d2048.safetensors
+    byol=byol_a:runs/equal-budget/byol/hear-ssl-byol-audiontt2020-d2048.safetensors
 `--random LABEL=MODULE:PATH` adds the same model with its encoder randomly re-initialised (same
 front-end and normalisation), `--logmel` adds a plain log-mel baseline: per band mean and std over time
 of the normalised log-mel (128 dims; for event tasks the same statistics over 160 ms around each 50 ms
@@ -99,6 +99,24 @@ class LogMelBaseline:
         return frames, times.expand(frames.shape[0], -1)
 
 
+def randomise_encoder(model) -> None:
+    """Re-initialise the loaded model's network in place (seed 0), keeping front-end and normalisation.
+
+    Log-mel models rebuild their encoder from `encoder_config`; the zoo families (ATST, BEATs, tempo) from
+    their network's own `config`, with the constructor the pretraining engine also starts from.
+    """
+    from hear_ssl.models import build_encoder
+
+    torch.manual_seed(0)
+    if hasattr(model, "encoder_config"):
+        model.encoder.load_state_dict(build_encoder(model.encoder_config).state_dict())
+        return
+    network = model.model if hasattr(model, "model") else model.encoder  # BEATs keeps its network as `model`
+    if not hasattr(network, "config"):
+        raise SystemExit(f"--random: cannot rebuild a {type(network).__name__} (no config attribute)")
+    network.load_state_dict(type(network)(network.config).state_dict())
+
+
 def hear_model(spec: str, randomise: bool):
     label, _, target = spec.partition("=")
     module_name, _, path = target.partition(":")
@@ -107,16 +125,23 @@ def hear_model(spec: str, randomise: bool):
     module = importlib.import_module(f"hear_ssl.{module_name}")
     model = module.load_model(path)
     if randomise:
-        from hear_ssl.models import build_encoder
-
-        torch.manual_seed(0)
-        model.encoder.load_state_dict(build_encoder(model.encoder_config).state_dict())
+        randomise_encoder(model)
     model.eval()
+    rate = int(model.sample_rate)
     return Embedder(
         label,
-        lambda clips: module.get_scene_embeddings(clips, model),
-        lambda clips: module.get_timestamp_embeddings(clips, model),
+        lambda clips: module.get_scene_embeddings(at_rate(clips, rate), model),
+        lambda clips: module.get_timestamp_embeddings(at_rate(clips, rate), model),
     )
+
+
+def at_rate(clips: torch.Tensor, rate: int) -> torch.Tensor:
+    """The task's 16-kHz clips (B, N) at the model's sample rate (the tempo TCN: 44.1 kHz), as the harness does."""
+    if rate == 16000:
+        return clips
+    from hear_ssl.audio import resample
+
+    return torch.from_numpy(np.stack([resample(clip.numpy(), 16000, rate) for clip in clips]))
 
 
 class Embedder:
@@ -167,7 +192,12 @@ def effective_rank(embeddings: np.ndarray) -> float:
     return float(np.exp(-(share * np.log(share)).sum()))
 
 
-def probe(embeddings: np.ndarray, labels: list[str], keys: list, meta: dict) -> float:
+def probe(embeddings: np.ndarray, labels: list[str], keys: list, meta: dict) -> tuple[float, float]:
+    """(test, validation) accuracy of a standardised logistic regression whose C is picked on validation.
+
+    The validation score is that of the picked C (fitted on train only), averaged over the k-fold rounds like
+    the test score: it is what model selection may look at; the test score is for reporting only.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -185,17 +215,22 @@ def probe(embeddings: np.ndarray, labels: list[str], keys: list, meta: dict) -> 
         clf.fit(scaler.transform(embeddings[train_mask]), y[train_mask])
         return float((clf.predict(scaler.transform(embeddings[eval_mask])) == y[eval_mask]).mean())
 
-    scores = []
+    scores, valid_scores = [], []
     for test_split, valid_split in rounds:
         train = (split_of != test_split) & (split_of != valid_split)
         valid, test = split_of == valid_split, split_of == test_split
-        best_c = max(C_GRID, key=lambda c: fit_score(train, valid, c))
+        by_c = {c: fit_score(train, valid, c) for c in C_GRID}
+        best_c = max(C_GRID, key=by_c.__getitem__)
+        valid_scores.append(by_c[best_c])
         scores.append(fit_score(train | valid, test, best_c))
-    return float(np.mean(scores))
+    return float(np.mean(scores)), float(np.mean(valid_scores))
 
 
-def event_probe(frames: np.ndarray, times: np.ndarray, labels: list, keys: list) -> float:
-    """Frame-level multi-label probe: per-class logistic regression, C on valid; test mean average precision."""
+def event_probe(frames: np.ndarray, times: np.ndarray, labels: list, keys: list) -> tuple[float, float]:
+    """Frame-level multi-label probe: per-class logistic regression, C on valid.
+
+    Returns (test, validation) mean average precision; the validation one is the picked C's, fitted on train.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score
     from sklearn.preprocessing import StandardScaler
@@ -217,8 +252,9 @@ def event_probe(frames: np.ndarray, times: np.ndarray, labels: list, keys: list)
         return float(np.mean(precisions))
 
     train, valid, test = (split_of == name for name in ("train", "valid", "test"))
-    best_c = max(C_GRID, key=lambda c: fit_score(train, valid, c))
-    return fit_score(train | valid, test, best_c)
+    by_c = {c: fit_score(train, valid, c) for c in C_GRID}
+    best_c = max(C_GRID, key=by_c.__getitem__)
+    return fit_score(train | valid, test, best_c), by_c[best_c]
 
 
 def main(argv=None) -> int:
@@ -251,16 +287,21 @@ def main(argv=None) -> int:
             if is_event:
                 frames, times = embed_frames(embedder.timestamps, clips)
                 embedded = time.time() - started
-                score, dim = event_probe(frames, times, y, keys), frames.shape[-1]
+                (score, valid_score), dim = event_probe(frames, times, y, keys), frames.shape[-1]
                 erank = effective_rank(frames[:, :: max(1, frames.shape[1] // 40)])  # ~40 frames per clip
             else:
                 emb = embed_all(embedder.scene, clips)
                 embedded = time.time() - started
-                score, dim = probe(emb, y, keys, meta), emb.shape[1]
+                (score, valid_score), dim = probe(emb, y, keys, meta), emb.shape[1]
                 erank = effective_rank(emb)
-            row[embedder.label] = {"score": score, "embed_s": round(embedded, 1), "dim": dim, "erank": round(erank, 1)}
+            row[embedder.label] = {
+                "score": score, "valid_score": valid_score, "embed_s": round(embedded, 1), "dim": dim,
+                "erank": round(erank, 1),
+            }  # fmt: skip
             name = f"{meta['task_name']:<20} {embedder.label:<22}"
-            print(f"{name} {score:.3f}  erank {erank:6.1f}  ({round(embedded, 1)} s)", flush=True)
+            print(
+                f"{name} valid {valid_score:.3f}  test {score:.3f}  erank {erank:6.1f}  ({embedded:.1f} s)", flush=True
+            )
         metric = "frame_mAP" if is_event else meta["evaluation"][0]
         results["tasks"][meta["task_name"]] = {"metric": metric, "scores": row}
     if args.out:

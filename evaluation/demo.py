@@ -19,38 +19,35 @@ import logging
 import sys
 from pathlib import Path
 
-HEAR_MODULES = ("hear_ssl.byol_a", "hear_ssl.byol_s", "hear_ssl.hybrid", "hear_ssl.barlow_twins")
-
 
 def bundled_specs():
-    """Module specs for every registry model whose bundled default weights file is present.
+    """Module specs for every registry model whose default weights are bundled and present in `weights/`.
+
+    Which modules those are follows the registry (a module whose default failed the shipping rule of
+    docs/pretraining-defaults.md has none and is listed as not evaluated).
 
     Returns
     -------
     tuple of (list of ModuleSpec, list of str)
         The specs, and one line per registry model explaining why it is not evaluated.
     """
-    import importlib
-
-    from hear_ssl.registry import get_spec
+    from hear_ssl.registry import available_models, get_architecture, get_weights
     from hear_ssl.weights import weights_dir
 
     from .modules import ModuleSpec
 
     specs, absent, seen = [], [], set()
-    for module_name in HEAR_MODULES:
-        module = importlib.import_module(module_name)
-        for name in module.MODEL_NAMES:
-            bundled = get_spec(name).bundled
-            if bundled in seen:  # one file serving several registry names is evaluated once
-                absent.append(f"{name}: same bundled weights ({bundled}) as a model already evaluated")
-            elif bundled and (weights_dir() / bundled).is_file():
-                seen.add(bundled)
-                specs.append(ModuleSpec(module=module_name, options={"model_name": name}))
-            else:
-                absent.append(
-                    f"{name}: no bundled weights in {weights_dir()}" + (f" (expected {bundled})" if bundled else "")
-                )
+    for name in available_models():
+        bundled = get_weights(name).filename if get_weights(name).bundled else None
+        if bundled in seen:  # one file serving several registry names is evaluated once
+            absent.append(f"{name}: same bundled weights ({bundled}) as a model already evaluated")
+        elif bundled and (weights_dir() / bundled).is_file():
+            seen.add(bundled)
+            specs.append(ModuleSpec(module=get_architecture(name).module, options={"model_name": name}))
+        else:
+            absent.append(
+                f"{name}: no bundled weights in {weights_dir()}" + (f" (expected {bundled})" if bundled else "")
+            )
     return specs, absent
 
 

@@ -1,6 +1,6 @@
 """Which HEAR modules a run evaluates: `MODULE[:WEIGHTS][?key=value,...]` specs, parsed and loaded.
 
-Examples: `hear_ssl.byol_a:/ckpt/AudioNTT2020-BYOLA-64x96d512.pth`, `hear_ssl.hybrid?model_name=byol-s-cvt`,
+Examples: `hear_ssl.byol_a:/ckpt/AudioNTT2020-BYOLA-64x96d512.pth`, `hear_ssl.tempo?model_name=tempo-tcn`,
 `hearbaseline.naive:naive_baseline.pt`. Any importable module following the HEAR API works. The options
 after `?` are passed to `load_model` as keyword arguments (values parsed as JSON when they parse,
 e.g. numbers and booleans, else kept as strings), as heareval's `--model-options` does.

@@ -3,7 +3,8 @@
     model = hear_ssl.barlow_twins.load_model("hf://owner/repo/audio-barlow-twins.safetensors")
     embeddings = hear_ssl.barlow_twins.get_scene_embeddings(audio, model)  # audio: (n_sounds, n_samples) at 16 kHz
 
-`load_model()` with no path loads `audio-barlow-twins-2048.hear-ssl` (bundled, trained by hear-ssl); the
+This module ships no bundled default (hear-ssl's Barlow Twins weights failed the shipping rule of
+docs/pretraining-defaults.md): `load_model()` with no path says how to pass a checkpoint. The
 authors' d=3072 model is `audio-barlow-twins`.
 """
 

@@ -3,8 +3,10 @@
     model = hear_ssl.byol_a.load_model("AudioNTT2020-BYOLA-64x96d512.pth")  # byol-a-512 inferred from the file
     embeddings = hear_ssl.byol_a.get_scene_embeddings(audio, model)  # audio: (n_sounds, n_samples) at 16 kHz
 
-`load_model()` with no path loads `byol-a-2048.hear-ssl` (bundled, trained by hear-ssl); the official NTT
-weights (`byol-a-*.official`) cannot be redistributed: download them and pass the file.
+`load_model()` with no path loads `byol-a-2048.vibcreg` (bundled): the only candidate of the equal-budget
+comparison that beat its random-init twin and the log-mel baseline on every shared task (docs/pretraining-
+defaults.md); the earlier BYOL default failed that rule and was removed. The official NTT weights
+(`byol-a-*.official`) cannot be redistributed: download them and pass the file.
 """
 
 from . import hear

@@ -88,7 +88,12 @@ def load_family_model(
             f"{get_architecture(model_name).module}. This module serves: {', '.join(served)}"
         )
     entry = get_weights(model_name or default)
-    resolved = resolve_weights(model_file_path, entry)
+    try:
+        resolved = resolve_weights(model_file_path, entry)
+    except CheckpointError as err:
+        if model_file_path or model_name is not None or entry.bundled or entry.hub is not None:
+            raise  # the user's own file or name, or a bundled/Hub file that failed: its own message says why
+        raise CheckpointError(no_default_message(family, err if entry.url else "")) from None
     state, file_config = read_checkpoint(resolved.path)
     tagged = model_name is not None and split_name(model_name)[1] is not None
     if resolved.origin != "path" or tagged:
@@ -109,6 +114,17 @@ def load_family_model(
     model = make_embedder(spec, **options)
     load_state(model.encoder, state, resolved.path, spec.name)
     return model.eval()
+
+
+def no_default_message(family: str, reason: Exception | str) -> str:
+    """What `load_model("")` of a module without bundled default weights says: that, and how to pass a file."""
+    return (
+        f"hear_ssl.{family} ships no bundled default weights, so load_model('') has nothing to load "
+        "(docs/pretraining-defaults.md: a default must beat its random-init twin and the log-mel baseline). "
+        f"Pass a checkpoint: hear_ssl.{family}.load_model('path/to/encoder.safetensors'), e.g. one trained with "
+        "`hear-ssl pretrain ...` and exported with `hear-ssl export runs/x/ckpt.pt --out encoder.safetensors`, "
+        f"or a Hub file 'hf://owner/repo/file.safetensors'. {reason}"
+    ).rstrip()
 
 
 def user_file_spec(architecture: str, file_config: dict | None, path, name_given: bool) -> ModelSpec:

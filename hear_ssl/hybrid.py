@@ -3,7 +3,8 @@
     model = hear_ssl.hybrid.load_model("cvt_s1-d1-e64_s2-d1-e256_s3-d1-e512_BYOLAs64x96-...-rs42.pth")
     embeddings = hear_ssl.hybrid.get_scene_embeddings(audio, model)  # audio: (n_sounds, n_samples) at 16 kHz
 
-`load_model()` with no path loads `byol-s-cvt.hear-ssl` (bundled, trained by hear-ssl); the serab-byols
+This module ships no bundled default (hear-ssl's hybrid weights failed the shipping rule of
+docs/pretraining-defaults.md): `load_model()` with no path says how to pass a checkpoint; the serab-byols
 checkpoint is `byol-s-cvt.serab`.
 """
 

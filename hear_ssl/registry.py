@@ -1,7 +1,7 @@
 """The model zoo: every architecture and every set of weights hear-ssl knows, in one table.
 
 Names are timm-style `architecture.tag`: `byol-a-2048` is a network (what the encoder is, which HEAR
-module serves it), `byol-a-2048.official` and `byol-a-2048.hear-ssl` are two sets of weights for it. A
+module serves it), `byol-a-2048.official` and `audio-barlow-twins-2048.hear-ssl` are sets of weights. A
 name without a tag means the architecture's `default_tag`.
 
 An `Architecture` is generic: `family` names the HEAR module `hear_ssl.<family>` that builds and serves
@@ -217,18 +217,23 @@ BYOLA_PROCESSING = LogMelProcessing(
     FrontEndConfig(win_length=1024), NormConfig(mode="fixed", mean=-5.4919195, std=5.0389895)
 )
 SERAB_PROCESSING = LogMelProcessing(FrontEndConfig(win_length=400), NormConfig(mode="per_input"))
-# Our bundled defaults: BYOL-A front-end, statistics of the Debian corpus (weights/README.md).
+# hear-ssl's own training recipe: BYOL-A front-end, fixed normalisation (the statistics of the Debian corpus).
 HEAR_SSL_PROCESSING = LogMelProcessing(
     FrontEndConfig(win_length=1024), NormConfig(mode="fixed", mean=-1.8957760274132196, std=5.537358876472917)
 )
 WINDOW_BY_WINDOW = FramingConfig(window_ms=1000.0, hop_ms=50.0, pool_frames=False)
 
+# Training data of the equal-budget defaults: the 41 Debian packages of the extended corpus (licence per package in
+# the model card and weights/README.md).
+EXTENDED_CORPUS_LICENSE = (
+    "trained on openly licensed Debian sound packages (GPL-2+, CC-BY-SA-3.0/4.0, CC-BY-3.0, CC0, MIT, LGPL, BSD, "
+    "public domain; per package in the model card)"
+)
 BYOLA_URL = "https://github.com/nttcslab/byol-a/tree/master/v1/pretrained_weights"
 BYOLA2_URL = "https://github.com/nttcslab/byol-a/tree/master/v2/pretrained_weights"
 SERAB_URL = "https://github.com/GasserElbanna/serab-byols/tree/main/checkpoints"
 NTT_LICENSE = "NTT software evaluation license: internal evaluation only, no redistribution"
 SERAB_LICENSE = "MIT (the serab-byols repository license)"
-HEAR_SSL_LICENSE = "same open terms as hear-ssl (trained on GPL / CC-BY-SA audio, weights/README.md)"
 
 
 def _official_byola(d: int, num_bytes: int | None = None, sha256: str | None = None, v2: bool = False) -> Weights:
@@ -257,7 +262,8 @@ _LOGMEL_ARCHITECTURES = [
         "BYOL-A v1, AudioNTT2020 d=1024",
     ),
     Architecture(
-        "byol-a-2048", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=2048)), "hear-ssl",
+        # The default is the equal-budget winner (docs/pretraining-defaults.md); the BYOL one failed the rule.
+        "byol-a-2048", "byol_a", LogMelEncoder(EncoderConfig(arch="audiontt2020", d=2048)), "vibcreg",
         "BYOL-A v1, AudioNTT2020 d=2048",
     ),
     Architecture(
@@ -270,7 +276,8 @@ _LOGMEL_ARCHITECTURES = [
     ),
     Architecture(
         # Attention spans the whole input, so each timestamp window is encoded on its own.
-        "byol-s-cvt", "hybrid", LogMelEncoder(EncoderConfig(arch="cvt"), WINDOW_BY_WINDOW), "hear-ssl",
+        # No hear-ssl default: the hybrid weights failed the shipping rule (docs/pretraining-defaults.md).
+        "byol-s-cvt", "hybrid", LogMelEncoder(EncoderConfig(arch="cvt"), WINDOW_BY_WINDOW), "serab",
         "Hybrid BYOL-S/CvT: BYOL + handcrafted-feature loss (serab-byols, HEAR 2021 submission)",
     ),
     Architecture(
@@ -280,7 +287,7 @@ _LOGMEL_ARCHITECTURES = [
     ),
     Architecture(
         "audio-barlow-twins-2048", "barlow_twins", LogMelEncoder(EncoderConfig(arch="audiontt2022", d=2048)),
-        "hear-ssl", "Barlow Twins objective on AudioNTT2022 d=2048 (hear-ssl's bundled default)",
+        "user", "Barlow Twins objective on AudioNTT2022 d=2048 (hear-ssl's training recipe; no bundled weights)",
     ),
 ]  # fmt: skip
 
@@ -290,15 +297,18 @@ _LOGMEL_WEIGHTS = [
     _official_byola(2048),
     Weights(
         architecture="byol-a-2048",
-        tag="hear-ssl",
+        tag="vibcreg",
         format="hear-ssl",
-        license=HEAR_SSL_LICENSE,
+        license=EXTENDED_CORPUS_LICENSE,
         redistributable=True,
-        processing=HEAR_SSL_PROCESSING,
-        description="BYOL (BYOL-A recipe), 460 steps on the Debian corpus, EMA target",
-        filename="hear-ssl-byol-audiontt2020-d2048.safetensors",
-        num_bytes=10_647_456,
-        sha256="a61d9db570daf243eaa7b02791776b7411bb5f64294f35350efad3ca13994de7",
+        processing=LogMelProcessing(
+            FrontEndConfig(win_length=1024), NormConfig(mode="fixed", mean=-2.3083469630753797, std=5.253365637737478)
+        ),
+        description="VIbCReg, 30 steps x 16 crops on an 800-file sample of the extended Debian corpus "
+        "(the equal-budget winner of hear_ssl.byol_a, docs/pretraining-defaults.md)",
+        filename="hear-ssl-vibcreg-audiontt2020-d2048.safetensors",
+        num_bytes=10647456,
+        sha256="19e0ce7a1f97c66e382b02f9c444f3a34d7ec61807b65bdb2dac3072606ca983",
         bundled=True,
     ),
     _official_byola(2048, v2=True),
@@ -327,19 +337,6 @@ _LOGMEL_WEIGHTS = [
         url=SERAB_URL,
     ),
     Weights(
-        architecture="byol-s-cvt",
-        tag="hear-ssl",
-        format="hear-ssl",
-        license=HEAR_SSL_LICENSE,
-        redistributable=True,
-        processing=HEAR_SSL_PROCESSING,
-        description="hybrid BYOL + 333 handcrafted features (weight 5), 1,900 steps on the Debian corpus",
-        filename="hear-ssl-hybrid-cvt.safetensors",
-        num_bytes=10_042_168,
-        sha256="8dd939db8d5dacf62626964b45a764b0cb4d97779bb245837cb415fa20dcab44",
-        bundled=True,
-    ),
-    Weights(
         architecture="audio-barlow-twins",
         tag="official",
         format="official",
@@ -351,16 +348,13 @@ _LOGMEL_WEIGHTS = [
     ),
     Weights(
         architecture="audio-barlow-twins-2048",
-        tag="hear-ssl",
+        tag="user",
         format="hear-ssl",
-        license=HEAR_SSL_LICENSE,
-        redistributable=True,
+        license="user-provided: weights you train (hear-ssl pretrain --objective barlow_twins) and export",
+        redistributable=False,
         processing=HEAR_SSL_PROCESSING,
-        description="Barlow Twins (lambda 5.1e-3), 2,600 steps on the Debian corpus",
-        filename="hear-ssl-barlow-twins-audiontt2022-d2048.safetensors",
-        num_bytes=8_473_272,
-        sha256="48a12857ef2b72f7f755bbfce7f099a9b0bb19e75652780ba56c2cd063efbc47",
-        bundled=True,
+        description="none bundled (hear-ssl's failed the shipping rule, docs/pretraining-defaults.md); a "
+        "`hear-ssl export` file of an AudioNTT2022 d=2048 encoder, its embedded configs used",
     ),
 ]
 

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHECK_INSTALLED = """
 import importlib.util, sys
 from pathlib import Path
-import hear_ssl, hear_ssl.barlow_twins
+import hear_ssl, hear_ssl.tempo
 import hear_ssl.evaluation.commands.evaluate, hear_ssl.evaluation.downstream.run, hear_ssl.evaluation.worker
 import torch
 
@@ -29,8 +29,8 @@ assert Path(hear_ssl.__file__).resolve().is_relative_to(prefix), hear_ssl.__file
 assert Path(hear_ssl.evaluation.worker.__file__).resolve().is_relative_to(prefix), hear_ssl.evaluation.worker.__file__
 assert importlib.util.find_spec("evaluation") is None, importlib.util.find_spec("evaluation")
 assert importlib.util.find_spec("weights_bundle") is None
-model = hear_ssl.barlow_twins.load_model("")
-scene = hear_ssl.barlow_twins.get_scene_embeddings(0.1 * torch.randn(1, 16000), model)
+model = hear_ssl.tempo.load_model("")  # the one bundled file (hear_ssl.weights_bundle)
+scene = hear_ssl.tempo.get_scene_embeddings(0.1 * torch.randn(1, 44100), model)
 print("bundled", model.name, tuple(scene.shape))
 """
 
@@ -98,9 +98,9 @@ def test_wheel_installed_in_a_fresh_venv_imports_loads_and_runs(wheel, tmp_path)
         [python, "-c", CHECK_INSTALLED], cwd=clean, env=env, capture_output=True, text=True, timeout=600
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    import hear_ssl.barlow_twins
+    import hear_ssl.tempo
 
-    here = hear_ssl.barlow_twins.load_model("")  # the same default, from the checkout
+    here = hear_ssl.tempo.load_model("")  # the same default, from the checkout
     assert f"bundled {here.name} (1, {here.scene_embedding_size})" in run.stdout, run.stdout
     cli = subprocess.run(
         [venv / "bin" / "hear-ssl", "evaluate", "--help"], cwd=clean, env=env, capture_output=True, text=True

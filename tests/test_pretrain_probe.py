@@ -49,8 +49,27 @@ def test_event_probe_scores_separable_frames_near_one_and_noise_near_chance():
     for i, events in enumerate(labels):
         for k, event in enumerate(events):
             informative[i, (times[i] >= event["start"]) & (times[i] < event["end"]), k] += 4
-    assert probe.event_probe(informative, times, labels, keys) > 0.95
-    assert probe.event_probe(noise, times, labels, keys) < 0.6
+    for test_score, valid_score in [probe.event_probe(informative, times, labels, keys)]:
+        assert test_score > 0.95 and valid_score > 0.95
+    for test_score, valid_score in [probe.event_probe(noise, times, labels, keys)]:
+        assert test_score < 0.6 and valid_score < 0.6
+
+
+def test_scene_probe_reports_the_validation_score_of_the_chosen_c_apart_from_test():
+    """Selection may only see validation: a representation informative on valid but not on test must show
+    a high validation score and a chance-level test score (the two are not one number)."""
+    probe = load_probe()
+    rng = np.random.default_rng(0)
+    meta = {"splits": ["train", "valid", "test"], "split_mode": "trainvaltest"}
+    keys = [(split, f"{split}{i}.wav") for split, n in (("train", 60), ("valid", 30), ("test", 30)) for i in range(n)]
+    labels = [str(i % 2) for i in range(len(keys))]
+    x = rng.normal(size=(len(keys), 4))
+    for i, (split, _) in enumerate(keys):
+        if split != "test":  # the label is readable from feature 0 everywhere but on test
+            x[i, 0] += 6 * int(labels[i])
+    test_score, valid_score = probe.probe(x, labels, keys, meta)
+    assert valid_score > 0.95
+    assert test_score < 0.8
 
 
 def test_effective_rank_counts_equally_strong_directions():

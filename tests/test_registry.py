@@ -17,7 +17,7 @@ BUNDLED = [name for name in registry.available_weights() if registry.get_weights
 def test_names_and_default_tags():
     assert registry.split_name("byol-a-2048.official") == ("byol-a-2048", "official")
     assert registry.split_name("byol-a-2048") == ("byol-a-2048", None)
-    assert registry.get_weights("byol-a-2048").name == "byol-a-2048.hear-ssl"
+    assert registry.get_weights("byol-a-2048").name == "byol-a-2048.vibcreg"
     assert registry.get_weights("byol-a-512").name == "byol-a-512.official"
     assert registry.get_weights("byol-s").name == "byol-s.serab"
     for name in registry.available_models():
@@ -78,15 +78,38 @@ def test_bundled_default_loads_by_name_through_the_top_level_loader(name):
     assert torch.isfinite(module.get_scene_embeddings(audio, model)).all()
 
 
-def test_module_defaults_are_the_bundled_files():
-    import hear_ssl.barlow_twins
-    import hear_ssl.byol_a
-    import hear_ssl.hybrid
+@pytest.mark.parametrize("family", ["barlow_twins", "hybrid"])
+def test_modules_whose_default_failed_the_shipping_rule_say_so_and_how_to_pass_a_checkpoint(family):
+    """docs/pretraining-defaults.md: these modules ship no default; load_model("") must not load random or stale
+    weights but name the fix."""
+    from hear_ssl.weights import CheckpointError
 
-    assert hear_ssl.byol_a.load_model().name == "byol-a-2048.hear-ssl"
-    assert hear_ssl.hybrid.load_model().name == "byol-s-cvt.hear-ssl"
-    model = hear_ssl.barlow_twins.load_model()
-    assert model.name == "audio-barlow-twins-2048.hear-ssl" and model.scene_embedding_size == 2048
+    module = importlib.import_module(f"hear_ssl.{family}")
+    assert registry.get_weights(module.DEFAULT_MODEL).bundled is False
+    with pytest.raises(CheckpointError, match=f"hear_ssl.{family} ships no bundled default weights") as info:
+        module.load_model()
+    assert f"hear_ssl.{family}.load_model('path/to/encoder.safetensors')" in str(info.value)
+    assert "hf://owner/repo/file.safetensors" in str(info.value)
+
+
+def test_byol_a_default_is_the_equal_budget_winner_with_its_corpus_statistics():
+    import hear_ssl.byol_a
+
+    model = hear_ssl.byol_a.load_model()
+    assert model.name == "byol-a-2048.vibcreg" and model.scene_embedding_size == 2048
+    assert model.norm.mean == pytest.approx(-2.308347, abs=1e-6) and model.norm.std == pytest.approx(5.253366, abs=1e-6)
+    audio = 0.1 * torch.sin(torch.linspace(0, 3000, 16000))[None]
+    assert torch.isfinite(hear_ssl.byol_a.get_scene_embeddings(audio, model)).all()
+
+
+def test_the_bundled_files_are_exactly_the_registry_bundled_entries():
+    entries = [registry.get_weights(name) for name in registry.available_weights()]
+    bundled = {entry.filename: entry for entry in entries if entry.bundled}
+    on_disk = {path.name for path in weights_dir().glob("*.safetensors")}
+    assert on_disk == set(bundled), "weights/ must hold the registry's bundled files and nothing else"
+    for filename, entry in bundled.items():
+        path = weights_dir() / filename
+        assert path.stat().st_size == entry.num_bytes and sha256_file(path) == entry.sha256
 
 
 def test_top_level_loader_needs_a_name():

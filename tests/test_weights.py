@@ -1,14 +1,13 @@
 """Weights from a local file, the Hub (offline cache), or the bundle; every failure names its fix."""
 
 import os
-from pathlib import Path
 
 import pytest
 import torch
 
 import hear_ssl.barlow_twins as barlow_twins
 import hear_ssl.byol_a as byol_a
-import hear_ssl.hybrid as hybrid
+from hear_ssl.config import NormConfig
 from hear_ssl.io import sha256_file
 from hear_ssl.models import build_encoder
 from hear_ssl.pretrain.export import write_weights
@@ -144,7 +143,7 @@ def test_registry_entries_are_validated():
         HubFile("owner/repo", "main")
     with pytest.raises(ValueError, match="owner/name"):
         HubFile("just-a-name", "0" * 40)
-    base = get_weights("byol-a-2048.hear-ssl")
+    base = get_weights("tempo-tcn.bundled")
     with pytest.raises(ValueError, match="need filename, num_bytes and sha256"):
         Weights(**{**base.__dict__, "sha256": None})
     with pytest.raises(ValueError, match="cannot be bundled"):
@@ -168,9 +167,11 @@ def test_missing_file_and_repo_like_string():
 
 
 def test_missing_bundled_file_is_a_clear_error(monkeypatch, tmp_path):
+    import hear_ssl.tempo as tempo
+
     monkeypatch.setenv("HEAR_SSL_WEIGHTS_DIR", str(tmp_path))
-    with pytest.raises(CheckpointError, match="bundled weights for byol-s-cvt.hear-ssl are missing"):
-        hybrid.load_model()
+    with pytest.raises(CheckpointError, match="bundled weights for tempo-tcn.bundled are missing"):
+        tempo.load_model()
 
 
 def test_byol_s_has_no_bundled_default_and_says_how_to_pass_one():
@@ -178,21 +179,25 @@ def test_byol_s_has_no_bundled_default_and_says_how_to_pass_one():
 
     entry = get_weights("byol-s")
     assert entry.name == "byol-s.serab" and not entry.bundled
-    with pytest.raises(CheckpointError, match="no bundled default") as info:
+    with pytest.raises(CheckpointError, match="hear_ssl.byol_s ships no bundled default weights") as info:
         byol_s.load_model()
     assert entry.filename in str(info.value) and entry.url in str(info.value)
     assert "model_name='byol-s.serab'" in str(info.value)
+    assert "hear_ssl.byol_s.load_model('path/to/encoder.safetensors')" in str(info.value)
+    assert "hear-ssl export" in str(info.value)
 
 
-def test_a_file_that_disagrees_with_the_requested_entry_is_refused():
-    bundled = "weights/" + get_weights("byol-a-2048.hear-ssl").filename
-    root = Path(__file__).resolve().parents[1]
+def test_a_file_that_disagrees_with_the_requested_entry_is_refused(tmp_path):
+    spec = get_spec("byol-a-2048.official")
+    own_norm = NormConfig(mode="fixed", mean=-1.8957760, std=5.5373589)  # hear-ssl statistics, not NTT's
+    path = tmp_path / "byol-2048.safetensors"
+    write_random_weights(path, spec.encoder, frontend=spec.frontend, norm=own_norm, framing=spec.framing)
     with pytest.raises(
         CheckpointError, match="does not match the registry entry byol-a-2048.official: its embedded norm"
     ):
-        byol_a.load_model(root / bundled, model_name="byol-a-2048.official")
+        byol_a.load_model(path, model_name="byol-a-2048.official")
     # Untagged, the file's own configs are used.
-    assert byol_a.load_model(root / bundled, model_name="byol-a-2048").norm.mean == pytest.approx(-1.8957760)
+    assert byol_a.load_model(path, model_name="byol-a-2048").norm.mean == pytest.approx(-1.8957760)
 
 
 def test_wrong_official_file_names_both_hashes(tmp_path):

@@ -12,7 +12,7 @@ import sys
 EXAMPLES = """examples:
   hear-ssl evaluate --modules hear_ssl.byol_a:AudioNTT2020-BYOLA-64x96d512.pth hearbaseline.naive \\
       --tasks-dir tasks/ --run-dir runs/byola --grid faster --tasks 'office*,esc50*' --jobs 2
-  hear-ssl evaluate --modules 'hear_ssl.hybrid?model_name=byol-s-cvt' --tasks-dir tasks/ --run-dir runs/cvt
+  hear-ssl evaluate --modules hear_ssl.hybrid:runs/hybrid/hybrid.safetensors --tasks-dir tasks/ --run-dir runs/cvt
 
 Rerun the same command to resume after an interruption; `hear-ssl report RUN_DIR` rebuilds the tables.
 """
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="MODULE[:WEIGHTS][?k=v,...]",
         help="HEAR modules to evaluate, e.g. hear_ssl.byol_a:/path/AudioNTT2020-BYOLA-64x96d512.pth "
-        "or hear_ssl.hybrid?model_name=byol-s-cvt; any importable HEAR module works",
+        "or hear_ssl.tempo?model_name=tempo-tcn; any importable HEAR module works",
     )
     parser.add_argument("--tasks-dir", required=True, help="folder of HEAR task folders (or one task folder)")
     parser.add_argument("--run-dir", required=True, help="output folder; rerun with the same one to resume")

@@ -1,7 +1,7 @@
 """`hear-ssl tasks plan`: expected disk, memory and embedding time of a run, before starting it.
 
     hear-ssl tasks plan TASKS_DIR --modules hear_ssl.byol_a:AudioNTT2020-BYOLA-64x96d512.pth
-    hear-ssl tasks plan --official --modules hear_ssl.byol_a?model_name=byol-a-2048
+    hear-ssl tasks plan --official --modules hear_ssl.tempo?model_name=tempo-tcn
 
 Each module is loaded once and timed on this machine (see `hear_ssl.evaluation.plan`).
 """
