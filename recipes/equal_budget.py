@@ -61,7 +61,7 @@ class Run(NamedTuple):
     twin: str  # runs with the same twin key have the same architecture, front-end and normalisation
     flags: tuple[str, ...] = ()
     cache: str = "logmel"  # "fbank": BEATs trains on its own Kaldi-fbank cache
-    worktree: Path = REPO  # the conformer objective lives in another engineer's worktree until merged
+    worktree: Path = REPO  # the checkout whose .venv runs it
 
     @property
     def hear_ssl(self) -> Path:
@@ -83,17 +83,17 @@ RUNS = [
     Run("decar", "decar", "byol_a", "audiontt2020", CONV + ("--decar-sample", "256", "--decar-clusters", "16",
                                                           "--decar-pca-dim", "32")),  # fmt: skip
     Run("vibcreg", "vibcreg", "byol_a", "audiontt2020", CONV),
-    Run("tempo", "tempo", "byol_a", "audiontt2020", CONV),
+    # The 2026-12-01 table trained tempo on the conv encoder; the objective now trains the TempoTCN on its own
+    # 44.1-kHz cache, 80-frame views = 96-frame crops (the budget's crop length).
+    Run("tempo", "tempo", "tempo", "tempo-tcn", ("--tempo-view-frames", "80"), cache="tempo"),
     Run("atst_clip", "atst_clip", "atst", "atst-clip-4x192", (*atst("atst-clip"), "--atst-clip-view-frames", "96")),
     Run("atst_frame", "atst_frame", "atst", "atst-frame-4x192", tuple(atst("atst-frame"))),
     Run("beats", "beats", "beats", "beats-4x192",
         ("--beats-layers", "4", "--beats-dim", "192", "--beats-heads", "3", "--beats-ffn", "768"), cache="fbank"),
 ]  # fmt: skip
-CONFORMER_WORKTREE = Path("/work/wt-conformer")
 CONFORMER_FLAGS = ("--conformer-w2v2-layers", "4", "--conformer-w2v2-dim", "192", "--conformer-w2v2-heads", "4",
                    "--conformer-w2v2-ffn", "768", "--conformer-w2v2-crop-frames", "96")  # fmt: skip
-CONFORMER = Run("conformer_w2v2", "conformer_w2v2", "conformer", "conformer-4x192", CONFORMER_FLAGS,
-                worktree=CONFORMER_WORKTREE)  # fmt: skip
+CONFORMER = Run("conformer_w2v2", "conformer_w2v2", "conformer", "conformer-4x192", CONFORMER_FLAGS)
 
 # s/step measured before the comparison (docs/pretraining-defaults.md), used only to start the longest runs first.
 MEASURED_S_PER_STEP = {
@@ -101,11 +101,10 @@ MEASURED_S_PER_STEP = {
     "atst_frame": 4.5, "tempo": 4.3, "beats": 4.3, "decar": 3.4, "atst_clip": 1.7,
 }  # fmt: skip
 
-# The bundled defaults this comparison may replace or remove (re-measured with the same probe).
+# The bundled defaults a rerun may replace or remove (re-measured with the same probe): those the 2026-12-01
+# decision left (byol-a-2048.hear-ssl, audio-barlow-twins-2048.hear-ssl and byol-s-cvt.hear-ssl were removed).
 INCUMBENTS = {
-    "byol_a": "byol-a-2048.hear-ssl",
-    "barlow_twins": "audio-barlow-twins-2048.hear-ssl",
-    "hybrid": "byol-s-cvt.hear-ssl",
+    "byol_a": "byol-a-2048.vibcreg",
     "tempo": "tempo-tcn.bundled",
 }
 
@@ -126,7 +125,7 @@ def finished_step(out_dir: Path) -> int:
 
 
 def train_command(run: Run, args) -> list[str]:
-    # Absolute paths: the conformer run starts in its own worktree.
+    # Absolute paths: a run may start in another checkout (Run.worktree).
     cache = (Path(args.cache_root) / f"cache-{run.cache}").resolve()
     return [
         str(run.hear_ssl), "pretrain", "--objective", run.objective, "--data", str(Path(args.data).resolve()),
@@ -401,7 +400,7 @@ def main(argv=None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--runs", default="runs/equal-budget", help="folder of the run folders and probe/")
         p.add_argument("--only", nargs="+", help="these run names only")
-        p.add_argument("--conformer", action="store_true", help=f"include conformer_w2v2 ({CONFORMER_WORKTREE})")
+        p.add_argument("--conformer", action="store_true", help="include conformer_w2v2")
         p.add_argument("--jobs", type=int, default=2, help="processes at a time, one thread each")
         if name in ("speed", "train"):
             p.add_argument("--data", required=True, help="audio folder or list (the corpus)")
