@@ -4,9 +4,6 @@ checkpoint, resumed exactly, exported in the official layout and loaded by `hear
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +24,8 @@ from hear_ssl.pretrain.objectives.beats import beats_encoder_config
 from hear_ssl.weights import CheckpointError
 
 from .pretrain_corpus import write_corpus
-from .test_pretrain_smoke import checkpoint_step, command, env, losses
+from .resume_support import killed_and_resumed
+from .test_pretrain_smoke import command
 from .validator_support import assert_hearvalidator_passes
 
 TINY_BEATS = ["--beats-layers", "2", "--beats-dim", "192", "--beats-heads", "4", "--beats-ffn", "384",
@@ -117,34 +115,10 @@ def test_tokenizer_round_trips_in_the_official_checkpoint_layout(tmp_path):
         load_tokenizer(tmp_path / "model.pt")
 
 
-def killed_and_resumed(args: list[str], root: Path, audio: Path, cache: Path) -> Path:
-    """Reference run and a run SIGKILLed after a checkpoint and resumed: same log and weights. -> its ckpt.pt"""
-    reference, interrupted = root / "reference", root / "interrupted"
-    ref_proc = subprocess.Popen(command(args, reference, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    victim = subprocess.Popen(command(args, interrupted, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while checkpoint_step(interrupted) < 2 and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    victim.send_signal(signal.SIGKILL)
-    _, victim_err = victim.communicate()
-    assert victim.returncode == -signal.SIGKILL, f"run ended before it could be killed: {victim_err[-2000:]}"
-    assert 2 <= checkpoint_step(interrupted) < 6
-    _, ref_err = ref_proc.communicate(timeout=180)
-    assert ref_proc.returncode == 0, ref_err[-2000:]
-    resumed = subprocess.run(
-        command(args, interrupted, audio, cache), env=env(), capture_output=True, text=True, timeout=180
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    expected = losses(reference)
-    assert [row[0] for row in expected] == [str(s) for s in range(1, 7)]
-    assert losses(interrupted) == expected
-    assert len({row[1] for row in expected}) > 1, "loss never changed: nothing was trained"
-    ref_state = torch.load(reference / "ckpt.pt", weights_only=True)["model"]
-    new_state = torch.load(interrupted / "ckpt.pt", weights_only=True)["model"]
-    for key, value in ref_state.items():
-        if isinstance(value, torch.Tensor):
-            assert torch.equal(value, new_state[key]), key
-    return interrupted / "ckpt.pt"
+def killed_and_resumed_checkpoint(args: list[str], root: Path, audio: Path, cache: Path) -> Path:
+    """Train `args` with the exact-resume check of resume_support; the resumed run's ckpt.pt."""
+    killed_and_resumed(lambda out_dir: command(args, out_dir, audio, cache), root)
+    return root / "interrupted" / "ckpt.pt"
 
 
 @pytest.mark.slow
@@ -160,7 +134,7 @@ def test_two_beats_iterations_train_resume_export_and_load(tmp_path):
     assert cli.main(prepare) == 0
     clips = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32) * 0.1)
 
-    iteration1 = killed_and_resumed(["--objective", "beats", *TINY_BEATS], tmp_path / "iter1", audio, cache)
+    iteration1 = killed_and_resumed_checkpoint(["--objective", "beats", *TINY_BEATS], tmp_path / "iter1", audio, cache)
     model1 = tmp_path / "beats-iter1.pt"
     assert cli.main(["export", str(iteration1), "--out", str(model1)]) == 0
     embedder = hear_ssl.beats.load_model(str(model1))
@@ -170,7 +144,7 @@ def test_two_beats_iterations_train_resume_export_and_load(tmp_path):
         assert torch.equal(value, trained["model." + key]), key
     assert torch.isfinite(hear_ssl.beats.get_scene_embeddings(clips, embedder)).all()
 
-    tokenizer_run = killed_and_resumed(
+    tokenizer_run = killed_and_resumed_checkpoint(
         ["--objective", "beats_tokenizer", "--teacher", str(model1), *TINY_TOKENIZER], tmp_path / "tok", audio, cache
     )
     tokenizer_file = tmp_path / "Tokenizer_iter2.pt"
@@ -178,7 +152,7 @@ def test_two_beats_iterations_train_resume_export_and_load(tmp_path):
     tokenizer = load_tokenizer(tokenizer_file)
     assert tokenizer.quant_n == 32 and tokenizer.quantize.embedding.initted.item() == 1.0
 
-    iteration2 = killed_and_resumed(
+    iteration2 = killed_and_resumed_checkpoint(
         ["--objective", "beats", "--tokenizer", str(tokenizer_file), *TINY_BEATS], tmp_path / "iter2", audio, cache
     )
     state2 = torch.load(iteration2, weights_only=True)["model"]

@@ -5,9 +5,6 @@ and passes hearvalidator."""
 from __future__ import annotations
 
 import math
-import signal
-import subprocess
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -32,7 +29,8 @@ from hear_ssl.pretrain.state import TrainState, train_step
 from hear_ssl.weights import CheckpointError
 
 from .pretrain_corpus import write_corpus
-from .test_pretrain_smoke import checkpoint_step, command, env, losses
+from .resume_support import killed_and_resumed
+from .test_pretrain_smoke import command
 from .validator_support import assert_hearvalidator_passes
 
 TINY = {"layers": 2, "dim": 64, "heads": 4, "ffn": 128, "extractor_dim": 32, "crop_frames": 160,
@@ -388,31 +386,9 @@ def corpus(tmp_path_factory):
 def test_kill_resume_export_load_and_hearvalidator(corpus, tmp_path):
     audio, cache = corpus
     args = ["--objective", "conformer_w2v2", *TINY_FLAGS]
-    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    ref_proc = subprocess.Popen(command(args, reference, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    victim = subprocess.Popen(command(args, interrupted, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while checkpoint_step(interrupted) < 2 and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    victim.send_signal(signal.SIGKILL)
-    _, victim_err = victim.communicate()
-    assert victim.returncode == -signal.SIGKILL, f"run ended before it could be killed: {victim_err[-2000:]}"
-    assert 2 <= checkpoint_step(interrupted) < 6
-    _, ref_err = ref_proc.communicate(timeout=180)
-    assert ref_proc.returncode == 0, ref_err[-2000:]
-    resumed = subprocess.run(
-        command(args, interrupted, audio, cache), env=env(), capture_output=True, text=True, timeout=180
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    expected = losses(reference)
-    assert [row[0] for row in expected] == [str(s) for s in range(1, 7)]
-    assert losses(interrupted) == expected
-    assert len({row[1] for row in expected}) > 1, "loss never changed: nothing was trained"
-    ref_state = torch.load(reference / "ckpt.pt", weights_only=True)["model"]
-    new_state = torch.load(interrupted / "ckpt.pt", weights_only=True)["model"]
-    for key, value in ref_state.items():
-        assert torch.equal(value, new_state[key]), key
-    assert int(new_state["updates"]) == 6
+    _, resumed = killed_and_resumed(lambda out_dir: command(args, out_dir, audio, cache), tmp_path)
+    interrupted, new_state = tmp_path / "interrupted", resumed["model"]
+    assert int(new_state["updates"]) == 6  # the temperature schedule's step count resumed too
 
     weights = tmp_path / "conformer.safetensors"
     assert cli.main(["export", str(interrupted / "ckpt.pt"), "--out", str(weights)]) == 0

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from .test_pretrain_smoke import BARLOW_TWINS, checkpoint_step, command, corpus, env, losses  # noqa: F401
+from .resume_support import checkpoint_step, env
+from .test_pretrain_smoke import BARLOW_TWINS, command, corpus, losses  # noqa: F401
 
 pytestmark = pytest.mark.slow
 STEPS = 8

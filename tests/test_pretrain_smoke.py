@@ -5,12 +5,8 @@ uninterrupted run, and exports weights that load through its HEAR module."""
 from __future__ import annotations
 
 import csv
-import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +16,8 @@ import torch
 from hear_ssl import cli
 
 from .pretrain_corpus import write_corpus
+from .resume_support import env, killed_and_resumed
 
-REPO = Path(__file__).resolve().parents[1]
 COMMON = [
     "--batch-size", "6", "--max-steps", "6", "--crop-frames", "48", "--checkpoint-every", "2", "--log-every", "1",
     "--mixup-memory", "16", "--no-progress", "--seed", "3",
@@ -80,21 +76,9 @@ def command(args: list[str], out_dir: Path, audio: Path, cache: Path) -> list[st
             "--cache-dir", str(cache), "--out-dir", str(out_dir), "--no-export"]  # fmt: skip
 
 
-def env() -> dict:
-    # Same thread count in every run: float reductions may otherwise differ in the last bit.
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-
-
 def losses(out_dir: Path) -> list[tuple[str, str, str]]:
     with open(out_dir / "log.csv", newline="") as handle:
         return [(r["step"], r["loss"], r["feature_loss"]) for r in csv.DictReader(handle)]
-
-
-def checkpoint_step(out_dir: Path) -> int:
-    try:
-        return json.loads((out_dir / "ckpt.json").read_text())["step"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
 
 
 # The transformer objectives take about a minute each on a shared CPU: slow (CI and `make test` run them).
@@ -104,35 +88,8 @@ def checkpoint_step(out_dir: Path) -> int:
 def test_kill_resume_matches_uninterrupted_run_and_exports(objective, corpus, tmp_path):
     audio, cache = corpus
     args, module_name = OBJECTIVES[objective]
-    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    ref_proc = subprocess.Popen(command(args, reference, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    victim = subprocess.Popen(command(args, interrupted, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 90
-    while checkpoint_step(interrupted) < 2 and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    victim.send_signal(signal.SIGKILL)
-    _, victim_err = victim.communicate()
-    assert victim.returncode == -signal.SIGKILL, f"run ended before it could be killed: {victim_err[-2000:]}"
-    killed_at = checkpoint_step(interrupted)
-    assert 2 <= killed_at < 6
-    _, ref_err = ref_proc.communicate(timeout=120)
-    assert ref_proc.returncode == 0, ref_err[-2000:]
-
-    resumed = subprocess.run(
-        command(args, interrupted, audio, cache), env=env(), capture_output=True, text=True, timeout=120
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-
-    expected = losses(reference)
-    assert [row[0] for row in expected] == [str(s) for s in range(1, 7)]
-    # Same steps once each (rows the killed process logged after its checkpoint were dropped) and the
-    # same losses to the last printed digit.
-    assert losses(interrupted) == expected
-    assert len({row[1] for row in expected}) > 1, "loss never changed: nothing was trained"
-    ref_state = torch.load(reference / "ckpt.pt", weights_only=True)
-    new_state = torch.load(interrupted / "ckpt.pt", weights_only=True)
-    for key, value in ref_state["model"].items():
-        assert torch.equal(value, new_state["model"][key]), key
+    killed_and_resumed(lambda out_dir: command(args, out_dir, audio, cache), tmp_path, wait_s=90)
+    interrupted = tmp_path / "interrupted"
 
     weights = tmp_path / f"{objective}.safetensors"
     assert cli.main(["export", str(interrupted / "ckpt.pt"), "--out", str(weights)]) == 0

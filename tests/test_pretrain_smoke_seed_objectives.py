@@ -6,10 +6,8 @@ hearvalidator run are in tests/test_pretrain_tempo.py."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +15,8 @@ import torch
 
 from hear_ssl import cli
 
-from .test_pretrain_smoke import REPO, checkpoint_step, command, corpus, env  # noqa: F401  (corpus: fixture)
+from .resume_support import REPO, env, killed_and_resumed
+from .test_pretrain_smoke import command, corpus  # noqa: F401  (corpus: fixture)
 
 TINY = ["--arch", "audiontt2020", "--d", "32"]
 OBJECTIVES = {
@@ -30,47 +29,12 @@ OBJECTIVES = {
 }
 
 
-def log_rows(out_dir):
-    import csv
-
-    with open(out_dir / "log.csv", newline="") as handle:
-        return [
-            {k: v for k, v in row.items() if k not in ("samples_per_s", "elapsed_s")} for row in csv.DictReader(handle)
-        ]
-
-
 @pytest.mark.parametrize("objective", list(OBJECTIVES))
 def test_seed_objective_kill_resume_matches_uninterrupted_run_and_exports(objective, corpus, tmp_path):  # noqa: F811
     audio, cache = corpus
     args = ["--objective", objective, *TINY, *OBJECTIVES[objective]]
-    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    ref_proc = subprocess.Popen(command(args, reference, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    victim = subprocess.Popen(command(args, interrupted, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 90
-    while checkpoint_step(interrupted) < 2 and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    victim.send_signal(signal.SIGKILL)
-    _, victim_err = victim.communicate()
-    assert victim.returncode == -signal.SIGKILL, f"run ended before it could be killed: {victim_err[-2000:]}"
-    assert 2 <= checkpoint_step(interrupted) < 6
-    _, ref_err = ref_proc.communicate(timeout=120)
-    assert ref_proc.returncode == 0, ref_err[-2000:]
-    resumed = subprocess.run(
-        command(args, interrupted, audio, cache), env=env(), capture_output=True, text=True, timeout=120
-    )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-
-    expected = log_rows(reference)
-    assert [row["step"] for row in expected] == [str(s) for s in range(1, 7)]
-    assert log_rows(interrupted) == expected  # every logged term, to the last printed digit
-    assert len({row["loss"] for row in expected}) > 1, "loss never changed: nothing was trained"
-    ref_state = torch.load(reference / "ckpt.pt", weights_only=True)
-    new_state = torch.load(interrupted / "ckpt.pt", weights_only=True)
-    for key, value in ref_state["model"].items():
-        if isinstance(value, torch.Tensor):
-            assert torch.equal(value, new_state["model"][key]), key
-        else:
-            assert repr(value) == repr(new_state["model"][key]), key  # DECAR's clustering state
+    killed_and_resumed(lambda out_dir: command(args, out_dir, audio, cache), tmp_path, wait_s=90)
+    interrupted = tmp_path / "interrupted"
 
     weights = tmp_path / f"{objective}.safetensors"
     assert cli.main(["export", str(interrupted / "ckpt.pt"), "--out", str(weights)]) == 0

@@ -4,10 +4,6 @@ published weights (hearvalidator in the slow part)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -26,8 +22,7 @@ from hear_ssl.ssl.augment import BYOLAugment
 from hear_ssl.weights import read_checkpoint
 
 from .pretrain_corpus import write_corpus
-from .test_pretrain_smoke import REPO, checkpoint_step, env
-from .test_pretrain_smoke_seed_objectives import log_rows
+from .resume_support import REPO, killed_and_resumed
 from .validator_support import assert_hearvalidator_passes
 
 BUNDLED = REPO / "weights" / "tempo-tcn-quinton2022.safetensors"
@@ -162,30 +157,8 @@ def test_settings_are_checked_with_a_clear_message():
 
 def test_kill_resume_matches_uninterrupted_run_and_exports_the_bundled_layout(corpus, tmp_path):
     audio, cache = corpus
-    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    ref_proc = subprocess.Popen(command(reference, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    victim = subprocess.Popen(command(interrupted, audio, cache), env=env(), stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 90
-    while checkpoint_step(interrupted) < 2 and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    victim.send_signal(signal.SIGKILL)
-    _, victim_err = victim.communicate()
-    assert victim.returncode == -signal.SIGKILL, f"run ended before it could be killed: {victim_err[-2000:]}"
-    assert 2 <= checkpoint_step(interrupted) < 6
-    _, ref_err = ref_proc.communicate(timeout=120)
-    assert ref_proc.returncode == 0, ref_err[-2000:]
-    resumed = subprocess.run(command(interrupted, audio, cache), env=env(), capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-
-    expected = log_rows(reference)
-    assert [row["step"] for row in expected] == [str(s) for s in range(1, 7)]
-    assert log_rows(interrupted) == expected
-    assert len({row["loss"] for row in expected}) > 1, "loss never changed: nothing was trained"
-    ref_state = torch.load(reference / "ckpt.pt", weights_only=True)
-    new_state = torch.load(interrupted / "ckpt.pt", weights_only=True)
-    assert ref_state["model"].keys() == new_state["model"].keys()
-    for key, value in ref_state["model"].items():
-        assert torch.equal(value, new_state["model"][key]), key
+    _, new_state = killed_and_resumed(lambda out_dir: command(out_dir, audio, cache), tmp_path, wait_s=90)
+    interrupted = tmp_path / "interrupted"
 
     weights = tmp_path / "tempo.safetensors"
     assert cli.main(["export", str(interrupted / "ckpt.pt"), "--out", str(weights)]) == 0
