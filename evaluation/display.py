@@ -12,7 +12,7 @@ _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 
 
 def model_display_name(slug, spec=None):
-    """`byol-a-2048 (hear-ssl weights)`, `byol_a · AudioNTT2020-BYOLA-64x96d512`, or the slug.
+    """`byol-a-2048.vibcreg` (the registry weights it loads), `byol_a · AudioNTT2020-BYOLA-64x96d512`, or the slug.
 
     Parameters
     ----------
@@ -32,11 +32,22 @@ def model_display_name(slug, spec=None):
             stem = stem.removesuffix(suffix)
         label = f"{name or module} · {stem}"
     elif name:
-        label = f"{name} (hear-ssl weights)" if spec["module"].startswith("hear_ssl.") else f"{module} {name}"
+        label = _registry_weights_name(name) if spec["module"].startswith("hear_ssl.") else f"{module} {name}"
     else:
         label = module
     extra = ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if k not in ("weights_sha256",))
     return f"{label} [{extra}]" if extra else label
+
+
+def _registry_weights_name(name):
+    """`architecture.tag` of the weights `load_model("", model_name=name)` loads (a name already tagged stays)."""
+    from hear_ssl.registry import get_weights
+
+    try:
+        weights = get_weights(name)
+    except ValueError:  # a model this version's registry does not know (an older run): its name as given
+        return name
+    return f"{weights.architecture}.{weights.tag}"
 
 
 def task_display_name(task):
