@@ -1,7 +1,7 @@
 """The model zoo: every architecture and every set of weights hear-ssl knows, in one table.
 
 Names are timm-style `architecture.tag`: `byol-a-2048` is a network (what the encoder is, which HEAR
-module serves it), `byol-a-2048.official` and `audio-barlow-twins-2048.hear-ssl` are sets of weights. A
+module serves it), `byol-a-2048.official` and `byol-a-2048.vibcreg` are sets of weights. A
 name without a tag means the architecture's `default_tag`.
 
 An `Architecture` is generic: `family` names the HEAR module `hear_ssl.<family>` that builds and serves
