@@ -29,6 +29,7 @@ OBJECTIVES = {
 }
 
 
+@pytest.mark.slow  # about a minute each (three training processes); byol's plain-pytest twin is in test_pretrain_smoke
 @pytest.mark.parametrize("objective", list(OBJECTIVES))
 def test_seed_objective_kill_resume_matches_uninterrupted_run_and_exports(objective, corpus, tmp_path):  # noqa: F811
     audio, cache = corpus

@@ -155,6 +155,7 @@ def test_settings_are_checked_with_a_clear_message():
     assert PretrainConfig(objective="tempo").objective_options.view_frames == 1361
 
 
+@pytest.mark.slow  # 70-95 s on a shared CPU: three training processes at 44.1-kHz features
 def test_kill_resume_matches_uninterrupted_run_and_exports_the_bundled_layout(corpus, tmp_path):
     audio, cache = corpus
     _, new_state = killed_and_resumed(lambda out_dir: command(out_dir, audio, cache), tmp_path, wait_s=90)
