@@ -30,24 +30,13 @@ from hear_ssl.weights import CheckpointError
 
 from .pretrain_corpus import write_corpus
 from .resume_support import killed_and_resumed
+from .test_pretrain_atst import runs  # the masks' run-length helper
 from .test_pretrain_smoke import command
 from .validator_support import assert_hearvalidator_passes
 
 TINY = {"layers": 2, "dim": 64, "heads": 4, "ffn": 128, "extractor_dim": 32, "crop_frames": 160,
         "num_negatives": 10, "entries": 16, "codevector_dim": 32, "final_dim": 32}  # fmt: skip
 TINY_FLAGS = [f"--conformer-w2v2-{k.replace('_', '-')}={v}" for k, v in TINY.items()]
-
-
-def runs(row: torch.Tensor) -> list[int]:
-    """Lengths of the runs of True in a 1-D bool tensor."""
-    lengths, current = [], 0
-    for value in row.tolist() + [False]:
-        if value:
-            current += 1
-        elif current:
-            lengths.append(current)
-            current = 0
-    return lengths
 
 
 @pytest.mark.parametrize("steps, prob, span", [(250, 0.3, 3), (40, 0.3, 3), (24, 0.065, 10), (10, 0.5, 1)])
