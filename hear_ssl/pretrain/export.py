@@ -174,20 +174,30 @@ def export_checkpoint(
         "norm": norm.to_dict(),
         "framing": framing_for(config.encoder.arch).to_dict(),
     }
-    training = {
+    training = training_record(checkpoint, config, which)
+    digest = write_weights(out_path, state, model_config, training, dtype)
+    card = out_path.with_suffix(".md")
+    rows = training_log(checkpoint_path)
+    text = model_card(name, config, checkpoint, model_config, training, encoder, out_path, digest, rows)
+    atomic_write_text(card, text)
+    return ExportResult(out_path, card, digest, out_path.stat().st_size, name, model_config, training)
+
+
+def training_record(checkpoint: dict, config, which: str) -> dict:
+    """What an exported file's metadata says about its training: objective, steps, samples, network, corpus."""
+    return {
         "objective": config.objective,
         "step": checkpoint["step"],
         "samples_seen": checkpoint["step"] * config.batch_size * config.grad_accum * checkpoint["world_size"],
         "network": which,
         "corpus": checkpoint.get("corpus", {}),
     }
-    digest = write_weights(out_path, state, model_config, training, dtype)
-    card = out_path.with_suffix(".md")
+
+
+def training_log(checkpoint_path: Path) -> list[dict]:
+    """The run's log.csv rows beside its checkpoint (none if the log is gone)."""
     log_path = checkpoint_path.parent / LOG
-    rows = read_log(log_path) if log_path.exists() else []
-    text = model_card(name, config, checkpoint, model_config, training, encoder, out_path, digest, rows)
-    atomic_write_text(card, text)
-    return ExportResult(out_path, card, digest, out_path.stat().st_size, name, model_config, training)
+    return read_log(log_path) if log_path.exists() else []
 
 
 def export_official(checkpoint: dict, checkpoint_path: Path, config, kind, out_path, name: str) -> ExportResult:
@@ -222,16 +232,9 @@ def export_zoo_encoder(checkpoint_path, checkpoint, config, zoo, state, out_path
     if zoo.corpus_norm:
         stats = checkpoint["norm"]
         model_config["norm"] = NormConfig(mode="fixed", mean=float(stats["mean"]), std=float(stats["std"])).to_dict()
-    training = {
-        "objective": config.objective,
-        "step": checkpoint["step"],
-        "samples_seen": checkpoint["step"] * config.batch_size * config.grad_accum * checkpoint["world_size"],
-        "network": which,
-        "corpus": checkpoint.get("corpus", {}),
-    }
+    training = training_record(checkpoint, config, which)
     digest = write_weights(out_path, state, model_config, training, dtype)
-    log_path = checkpoint_path.parent / LOG
-    rows = read_log(log_path) if log_path.exists() else []
+    rows = training_log(checkpoint_path)
     first, last = (rows[0], rows[-1]) if rows else ({}, {})
     params = sum(p.numel() for p in zoo.encoder.parameters())
     batch = config.batch_size * config.grad_accum * checkpoint["world_size"]
