@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from hear_ssl.evaluation.downstream import run_task  # noqa: E402
+from hear_ssl.evaluation.downstream.arithmetic import heareval_run_flops, run_flops  # noqa: E402
 from hear_ssl.evaluation.downstream.reference import (  # noqa: E402
     MIN_P_VALUE,
     MIN_TOLERANCE,
@@ -145,6 +146,26 @@ def embedding_folders(args):
     return folders
 
 
+def peak_matmul_rate(n_in, repeats=5):
+    """Best float32 matrix-product rate (FLOP/s) here now, over the shapes a downstream run multiplies.
+
+    The shapes: a full 1024-row batch against all 8 stacked first layers (n_in x 8192), a hidden layer
+    (1024 x 1024) and a large square product; the median of `repeats` timings each, the best shape's
+    rate. A floor computed with the best rate is a lower bound for every engine.
+    """
+    best = 0.0
+    for m, k, n in ((1024, n_in, 8192), (1024, 1024, 1024), (2048, 2048, 2048)):
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - start)
+        best = max(best, 2 * m * k * n / statistics.median(times))
+    return best
+
+
 def _selected(name, patterns):
     return any(fnmatch.fnmatch(name, p) for p in patterns)
 
@@ -177,6 +198,7 @@ def benchmark_task(folder, args, scratch):
                     dst, grid=args.grid, grid_points=args.grid_points, seed=None if seed == 42 else seed
                 )
                 grid_summary = heareval_grid_summary(dst)
+                work = {"flops": heareval_run_flops(dst, grid_summary, results)}
             else:
                 start = time.time()
                 results = run_task(
@@ -189,6 +211,9 @@ def benchmark_task(folder, args, scratch):
                     progress=False,
                 )
                 seconds, grid_summary = time.time() - start, None
+                # The run's products, and the best product rate of this machine measured right after it.
+                n_in = json.loads((dst / "prediction-done.json").read_text())["embedding_size"]
+                work = {"flops": run_flops(dst), "matmul_flop_per_s": peak_matmul_rate(n_in)}
             load = (load_before + os.getloadavg()[0]) / 2
             score, fold_std = primary_score(results)
             runs.append(
@@ -202,6 +227,7 @@ def benchmark_task(folder, args, scratch):
                     "fold_std": fold_std,
                     "results": results,
                     "heareval_grid": grid_summary,
+                    **work,
                 }
             )
             print(f"   {backend} seed {seed}: {seconds:.1f} s, score {score:.4f}, load average {load:.2f}", flush=True)
@@ -228,6 +254,18 @@ def summarize(runs):
                 # Runs of one seed are adjacent in time: their ratio is the least disturbed by load changes.
                 row["ratio"] = statistics.median(heareval[s]["seconds"] / fast[s]["seconds"] for s in paired)
                 row["ratios"] = [heareval[s]["seconds"] / fast[s]["seconds"] for s in paired]
+                # The two runs of a seed stop at other epochs (other random draws): compare products per second
+                # too, and bound what any fp32 engine could reach: the best product rate / heareval's.
+                counted = [s for s in paired if heareval[s].get("flops") and fast[s].get("matmul_flop_per_s")]
+                if counted and backend == "fast-fp32":
+                    rates = {s: (_rate(heareval[s]), _rate(fast[s]), fast[s]["matmul_flop_per_s"]) for s in counted}
+                    row["equal_work_ratio"] = statistics.median(f / h for h, f, _ in rates.values())
+                    row["max_ratio"] = statistics.median(peak / h for h, _, peak in rates.values())
+                    row["gflop_per_s"] = {
+                        "heareval": statistics.median(h for h, _, _ in rates.values()) / 1e9,
+                        "fast": statistics.median(f for _, f, _ in rates.values()) / 1e9,
+                        "peak": statistics.median(p for _, _, p in rates.values()) / 1e9,
+                    }
             if 42 in heareval and 42 in fast:
                 row["parity"] = parity(heareval[42]["results"], fast[42]["results"], heareval[42]["heareval_grid"])
             if len(heareval) >= 2 and len(fast) >= 2:
@@ -239,16 +277,23 @@ def summarize(runs):
     return rows
 
 
+def _rate(run):
+    """Matrix-product FLOPs per second of wall time the run achieved."""
+    return run["flops"] / run["seconds"]
+
+
 def print_tables(rows, header):
     print(f"\n{header}")
     print(
-        f"{'task':34} {'prec':>4} {'heareval s':>10} {'fast s':>8} {'ratio':>6} {'load':>5}  "
-        f"{'heareval':>8} {'fast':>8} {'tol':>6}  single-run parity (seed 42)"
+        f"{'task':34} {'prec':>4} {'heareval s':>10} {'fast s':>8} {'ratio':>6} {'work':>5} {'max':>5} "
+        f"{'load':>5}  {'heareval':>8} {'fast':>8} {'tol':>6}  single-run parity (seed 42)"
     )
     for row in rows:
         line = f"{row['task']:34} {row['precision']:>4} "
         line += f"{row['heareval_s']:10.1f} " if "heareval_s" in row else f"{'-':>10} "
         line += f"{row['fast_s']:8.1f} " + (f"{row['ratio']:6.1f} " if "ratio" in row else f"{'-':>6} ")
+        has_work = "equal_work_ratio" in row
+        line += f"{row['equal_work_ratio']:5.1f} {row['max_ratio']:5.1f} " if has_work else f"{'-':>5} {'-':>5} "
         line += f"{row['load_average']:5.2f}"
         if "parity" in row:
             p = row["parity"]
@@ -263,6 +308,19 @@ def print_tables(rows, header):
                 f"{precision}: per-task ratio heareval/fast min {min(r['ratio'] for r in sel):.1f}x, median "
                 f"{statistics.median(r['ratio'] for r in sel):.1f}x (target >= {TARGET_RATIO:.0f}x on 2 CPU cores)"
             )
+    if any("equal_work_ratio" in r for r in rows):
+        print(
+            "work: the ratio at equal work (matrix-product FLOPs per second, each run's products counted from the "
+            "epochs it trained: the seeds' runs stop at other epochs); max: the best product rate measured here / "
+            "heareval's rate, the most any fp32 engine could gain over heareval on this machine"
+        )
+        for row in rows:
+            if "gflop_per_s" in row:
+                g = row["gflop_per_s"]
+                print(
+                    f"  {row['task']}: GFLOP/s heareval {g['heareval']:.1f}, fast {g['fast']:.1f}, "
+                    f"best product {g['peak']:.1f}"
+                )
     dist = [r for r in rows if "distribution" in r]
     if dist:
         print(

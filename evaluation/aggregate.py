@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .columns import BEEHIVE_RULE, combined_label, rank_among
 from .comparability import Comparability, check_task, protocol_differences, read_task_facts
+from .display import model_display_name, task_display_name
 from .jsonio import read_json
 from .leaderboard import leaderboard_column
 from .official_tasks import COLUMNS, folders_of_column
@@ -45,6 +46,8 @@ class RunTable:
         The rows of the primary and normalised tables: `tasks`, plus one combined row per leaderboard
         column made of several folders (Beehive), placed after its folders. A folder row that is part of
         a combined row has `part_of` (the combined row's name); a combined row has `combined` (folders).
+    labels : dict
+        Model slug -> the readable name the tables and the figure show (unique within the run).
     """
 
     run_dir: Path
@@ -56,6 +59,16 @@ class RunTable:
     compare: list = field(default_factory=list)
     config: dict = field(default_factory=dict)
     rows: list = field(default_factory=list)
+    labels: dict = field(default_factory=dict)
+
+    def label(self, model):
+        """The model's readable name (its slug when it has none)."""
+        return self.labels.get(model, model)
+
+    @staticmethod
+    def task_label(task):
+        """A row's task as the tables show it: the leaderboard column or task name, no version suffix."""
+        return task_display_name(task)
 
     def cell(self, model, task, metric=None):
         """`{"mean", "std", "folds", "higher_is_better"}` or None (a combined row: the folds' mean)."""
@@ -176,8 +189,24 @@ def collect(run_dir, leaderboard=None, compare=DEFAULT_COMPARE):
     shown = [m for m in compare if leaderboard is not None and m in leaderboard.scores]
     task_list = list(tasks.values())
     return RunTable(
-        run_dir, models, task_list, results, missing, leaderboard, shown, config, rows=_display_rows(task_list)
+        run_dir,
+        models,
+        task_list,
+        results,
+        missing,
+        leaderboard,
+        shown,
+        config,
+        rows=_display_rows(task_list),
+        labels=_model_labels(models, config.get("models", {})),
     )
+
+
+def _model_labels(models, specs):
+    """Readable names of the run's models; a name two models would share falls back to their slugs."""
+    names = {m: model_display_name(m, specs.get(m)) for m in models}
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    return {m: (m if n in shared else n) for m, n in names.items()}
 
 
 def _task_facts(run_dir, config, models, task):
@@ -241,15 +270,16 @@ def primary_rows(table):
     With a leaderboard: the best published score, each model's rank among the published rows and the
     `compare` rows, for rows that pass the comparability check; other official rows say why not.
     """
-    header = ["task", "metric"] + table.models
+    labels = [table.label(m) for m in table.models]
+    header = ["task", "metric"] + labels
     if table.leaderboard is not None:
-        header += ["published best"] + [f"rank of {m}" for m in table.models] + list(table.compare)
+        header += ["published best"] + [f"rank of {m}" for m in labels] + list(table.compare)
     rows = []
     for task in table.rows:
         cells = [table.cell(m, task) for m in table.models]
         means = [c["mean"] for c in cells if c and c["mean"] is not None]
         best = (max(means) if task["higher_is_better"] else min(means)) if len(means) > 1 else None
-        row = [task["task"], task["metric"] + ("" if task["higher_is_better"] else " (lower is better)")]
+        row = [table.task_label(task), task["metric"] + ("" if task["higher_is_better"] else " (lower is better)")]
         row += [f"**{fmt(c)}**" if best is not None and c and c["mean"] == best else fmt(c) for c in cells]
         if table.leaderboard is not None:
             published = table.published_best(task)
@@ -266,11 +296,11 @@ def primary_rows(table):
 
 
 def normalised_rows(table):
-    header = ["task", "reference"] + table.models
+    header = ["task", "reference"] + [table.label(m) for m in table.models]
     rows = []
     for task in table.rows:
         ref = table.reference(task)
-        row = [task["task"], f"{ref[0]:.3f}, {ref[1]}" if ref else "—"]
+        row = [table.task_label(task), f"{ref[0]:.3f}, {ref[1]}" if ref else "—"]
         row += [_num(table.normalised(m, task)) for m in table.models]
         rows.append(row)
     counted = [t for t in table.rows if not t.get("part_of")]  # a multi-fold column counts once
@@ -293,7 +323,7 @@ def leaderboard_rows(table):
     header = ["model"] + list(COLUMNS)
     rows = []
     for model in table.models:
-        row = [model]
+        row = [table.label(model)]
         for column in COLUMNS:
             task = by_column.get(column)
             cell = table.cell(model, task) if task else None
@@ -309,19 +339,19 @@ def leaderboard_rows(table):
 
 
 def secondary_rows(table):
-    header = ["task", "metric"] + table.models
+    header = ["task", "metric"] + [table.label(m) for m in table.models]
     rows = []
     for task in table.tasks:
         for metric in task["metrics"][1:]:
-            rows.append([task["task"], metric] + [fmt(table.cell(m, task, metric)) for m in table.models])
+            rows.append([table.task_label(task), metric] + [fmt(table.cell(m, task, metric)) for m in table.models])
     return header, rows
 
 
 def timing_rows(table):
-    header = ["task"] + [f"{m} (embed + predict = total, s)" for m in table.models]
+    header = ["task"] + [f"{table.label(m)} (embed + predict = total, s)" for m in table.models]
     rows = []
     for task in table.tasks:
-        row = [task["task"]]
+        row = [table.task_label(task)]
         for m in table.models:
             r = table.results.get((m, task["task"]))
             s = r["seconds"] if r else None
@@ -365,10 +395,20 @@ def comparability_notes(table):
         if comparability is None or comparability.official is None:
             continue
         if comparability.reasons:
-            lines.append(f"- {task['task']}: not comparable ({'; '.join(comparability.reasons)})")
+            lines.append(f"- {_named_folder(task)}: not comparable ({'; '.join(comparability.reasons)})")
         elif comparability.unchecked:
-            lines.append(f"- {task['task']}: comparable; not checked: {', '.join(comparability.unchecked)}")
+            lines.append(f"- {_named_folder(task)}: comparable; not checked: {', '.join(comparability.unchecked)}")
     return lines
+
+
+def _named_folder(task):
+    """`ESC-50 (esc50-v2.0.0-full)`: the row's name and the folder whose facts were checked."""
+    return f"{task_display_name(task)} ({task['task']})"
+
+
+def model_key(table):
+    """Which run folder each readable model name stands for (shown under the tables)."""
+    return [f"- {table.label(m)}: `{m}`" for m in table.models if table.label(m) != m]
 
 
 def to_markdown(table, figure_name=None):
@@ -381,6 +421,9 @@ def to_markdown(table, figure_name=None):
         parts.append("No finished (model, task) results yet.")
     else:
         parts += ["## Primary metric", "", _md_table(*primary_rows(table)), ""]
+        key = model_key(table)
+        if key:
+            parts += ["Models (run folder of each):", ""] + key + [""]
         if any(t.get("combined") for t in table.rows):
             parts += [BEEHIVE_RULE, ""]
         notes = comparability_notes(table)
@@ -412,7 +455,7 @@ def to_markdown(table, figure_name=None):
             parts += ["## Secondary metrics", "", _md_table(header, rows), ""]
         parts += ["## Wall time", "", _md_table(*timing_rows(table)), ""]
     if table.missing:
-        parts += ["## Not finished", ""] + [f"- {m} / {t}: {s}" for m, t, s in table.missing] + [""]
+        parts += ["## Not finished", ""] + [f"- {table.label(m)} / {t}: {s}" for m, t, s in table.missing] + [""]
     if table.leaderboard is not None:
         parts += [
             f"Published scores: HEAR leaderboard CSV ({table.leaderboard.source}), as published; "
@@ -432,6 +475,7 @@ def to_csv(table):
             "leaderboard_column",
             "metric",
             "model",
+            "model_label",
             "source",
             "mean",
             "std",
@@ -454,6 +498,7 @@ def to_csv(table):
                         task["column"] or "",
                         metric,
                         model,
+                        table.label(model),
                         "run",
                         cell["mean"],
                         "" if cell["std"] is None else cell["std"],
@@ -466,7 +511,7 @@ def to_csv(table):
         if table.leaderboard is not None and task["column"]:
             for model, value in table.leaderboard.column(task["column"]).items():
                 writer.writerow(
-                    [task["task"], task["column"], task["metric"], model, "published", value, "", "", "", "", ""]
+                    [task["task"], task["column"], task["metric"], model, model, "published", value, "", "", "", "", ""]
                 )
     return out.getvalue()
 
@@ -508,6 +553,10 @@ def to_html(table, figure_png=None):
         parts.append(f"<p style='color:#a00'><b>{html.escape(warning.strip('*').replace('`', ''))}</b></p>")
     if table.tasks:
         parts += ["<h2>Primary metric</h2>", _html_table(*primary_rows(table))]
+        key = model_key(table)
+        if key:
+            items = "".join(f"<li>{html.escape(line[2:].replace('`', ''))}</li>" for line in key)
+            parts.append(f"<p>Models (run folder of each):</p><ul>{items}</ul>")
         if any(t.get("combined") for t in table.rows):
             parts.append(f"<p>{html.escape(BEEHIVE_RULE)}</p>")
         notes = comparability_notes(table)
@@ -528,7 +577,7 @@ def to_html(table, figure_png=None):
     if table.missing:
         parts += (
             ["<h2>Not finished</h2><ul>"]
-            + [f"<li>{html.escape(f'{m} / {t}: {s}')}</li>" for m, t, s in table.missing]
+            + [f"<li>{html.escape(f'{table.label(m)} / {t}: {s}')}</li>" for m, t, s in table.missing]
             + ["</ul>"]
         )
     if table.leaderboard is not None:

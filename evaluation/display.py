@@ -1,7 +1,8 @@
-"""Readable names for the report's figure: models by registry name or weights file, tasks without version.
+"""Readable names for the report: models by registry name or weights file, tasks without version.
 
 A run's model slug (`hear_ssl.byol_a-model_name=byol-a-2048`) is unique and folder-safe, not readable;
-the figure and its legend use these instead. The tables keep the slugs, which name the run's folders.
+the report's tables, figure and legend use these instead. The CSV keeps the slug (it names the run's
+folders) beside the name, and the Markdown/HTML report lists which folder each name stands for.
 """
 
 from pathlib import Path

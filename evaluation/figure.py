@@ -2,8 +2,6 @@
 
 import io
 
-from .display import model_display_name, task_display_name
-
 _COMPARE_MARKERS = ("o", "^", "s", "v", "P", "X")
 
 
@@ -30,7 +28,6 @@ def primary_figure(table):
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * n_tasks * max(1.0, n_models / 1.5) + 3), 5.0), dpi=150)
     colors = plt.get_cmap("tab10").colors
     x = np.arange(n_tasks)
-    specs = table.config.get("models", {})
     for i, model in enumerate(models):
         means, stds = [], []
         for task in rows:
@@ -44,7 +41,7 @@ def primary_figure(table):
             width,
             yerr=stds,
             capsize=2,
-            label=model_display_name(model, specs.get(model)),
+            label=table.label(model),
             color=colors[i % len(colors)],
             error_kw={"elinewidth": 0.8},
         )
@@ -69,7 +66,7 @@ def primary_figure(table):
                 s=30,
                 label=f"{name} (published)",
             )
-    labels = [task_display_name(t) + ("" if t["higher_is_better"] else "\n(lower is better)") for t in rows]
+    labels = [table.task_label(t) + ("" if t["higher_is_better"] else "\n(lower is better)") for t in rows]
     ax.set_xticks(x)
     rotate = n_tasks > 4
     ax.set_xticklabels(labels, rotation=35 if rotate else 0, ha="right" if rotate else "center", fontsize=8)

@@ -66,3 +66,15 @@ def test_eval_speed_merges_one_backend_per_file_into_ratio_and_distribution(tmp_
     assert len(rows) == 1 and rows[0]["ratio"] == 3.0 and rows[0]["seeds"]["fast"] == [1, 2, 42]
     assert rows[0]["distribution"]["passed"] and rows[0]["parity"]["within"]
     assert "Parity distribution" in out and "all tasks pass" in out and "3.0" in out
+
+
+def test_eval_speed_compares_equal_work_and_bounds_the_gain_by_the_product_rate(capsys):
+    """Runs of a seed stop at other epochs: the products per second compare the engines at equal work."""
+    bench = load_benchmark("eval_speed")
+    # heareval: 30 s for 60 GFLOP (2 GFLOP/s); fast: 10 s for 40 GFLOP (4 GFLOP/s); best product rate 8.
+    heareval = [{**_run("t-v1", "heareval", 42, 30.0, 0.7), "flops": 60e9}]
+    fast = [{**_run("t-v1", "fast-fp32", 42, 10.0, 0.7), "flops": 40e9, "matmul_flop_per_s": 8e9}]
+    (row,) = bench.summarize(heareval + fast)
+    assert row["ratio"] == 3.0 and row["equal_work_ratio"] == 2.0 and row["max_ratio"] == 4.0
+    bench.print_tables([row], "t")
+    assert "GFLOP/s heareval 2.0, fast 4.0, best product 8.0" in capsys.readouterr().out

@@ -14,6 +14,8 @@ from hear_ssl.evaluation.report import write_report
 from .eval_support import serve_files
 
 MODEL_A, MODEL_B = "hear_ssl.byol_a-AudioNTT2020-BYOLA-64x96d512", "hearbaseline.naive"
+SPEC_A = {"module": "hear_ssl.byol_a", "weights": "/data/AudioNTT2020-BYOLA-64x96d512.pth"}
+LABEL_A = "byol_a · AudioNTT2020-BYOLA-64x96d512"
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +95,12 @@ def run_dir(tmp_path):
     run = tmp_path / "myrun"
     write_json(
         run / "run.json",
-        {"models": {MODEL_A: {}, MODEL_B: {}}, "grid": "default", "grid_points": 8, "backend": "heareval"},
+        {
+            "models": {MODEL_A: SPEC_A, MODEL_B: {"module": "hearbaseline.naive"}},
+            "grid": "default",
+            "grid_points": 8,
+            "backend": "heareval",
+        },
     )
     records = [
         result(MODEL_A, "esc50-v2.0.0-full", "top1_acc", 0.70, 0.02, {f"fold0{i}": 0.7 for i in range(5)}),
@@ -134,20 +141,36 @@ def test_table_with_published_scores_and_normalisation(run_dir, leaderboard_csv)
     md = paths["markdown"].read_text()
     n_published = len(published_column(leaderboard_csv, "ESC-50"))
     rank_a = 1 + sum(v > 0.70 for v in published_column(leaderboard_csv, "ESC-50").values())
+    # Readable names: models as the registry/weights name them, tasks as the leaderboard names its columns.
+    assert f"| task | metric | {LABEL_A} | hearbaseline.naive | published best | rank of {LABEL_A} |" in md
     assert (
-        f"| esc50-v2.0.0-full | top1_acc | **0.700 ± 0.020** | 0.400 ± 0.030 | {best:.3f} ({best_model}) "
+        f"| ESC-50 | top1_acc | **0.700 ± 0.020** | 0.400 ± 0.030 | {best:.3f} ({best_model}) "
         f"| {rank_a} of {n_published + 1} |" in md
     )
+    assert f"- {LABEL_A}: `{MODEL_A}`" in md  # which run folder the name stands for
     assert "Warning" not in md  # default grid, 8 points, heareval: the published protocol
-    assert "| office_events-v1.0.0-full | event_onset_200ms_fms | 0.300 | — | — |" in md
+    assert "| office_events | event_onset_200ms_fms | 0.300 | — | — |" in md
+    wall_time = md.split("## Wall time")[1].split("## Not finished")[0]
+    assert "office_events |" in wall_time and "-v1.0.0" not in wall_time and MODEL_A not in wall_time
     assert f"{0.70 / best:.3f}" in md and "segment_1s_er" in md and "failed" in md
     rows = list(csv.DictReader(paths["csv"].open()))
     published = [r for r in rows if r["source"] == "published"]
     assert len(published) == len(published_column(leaderboard_csv, "ESC-50"))
-    assert {r["model"] for r in rows if r["source"] == "run"} == {MODEL_A, MODEL_B}
+    assert {(r["model"], r["model_label"]) for r in rows if r["source"] == "run"} == {
+        (MODEL_A, LABEL_A),
+        (MODEL_B, "hearbaseline.naive"),
+    }
     page = paths["html"].read_text()
     assert "data:image/png;base64," in page and "<script" not in page and "<link" not in page
     assert paths["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_models_whose_names_would_clash_keep_their_slugs(run_dir):
+    config = read_json(run_dir / "run.json")
+    config["models"][MODEL_B] = {**SPEC_A, "weights": "/elsewhere/AudioNTT2020-BYOLA-64x96d512.pth"}
+    write_json(run_dir / "run.json", config)
+    table = collect(run_dir)
+    assert [table.label(m) for m in table.models] == [MODEL_A, MODEL_B]
 
 
 def test_report_without_results_or_leaderboard(tmp_path):

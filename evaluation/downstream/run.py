@@ -136,6 +136,8 @@ def run_task(
             "gpu_device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "precision": precision,
             "seed": seed,
+            # Epochs the chosen configuration trained per split (the arithmetic count needs them).
+            "fold_epochs_trained": {fold_key(r.split): r.epochs_trained for r in fold_results},
         }
         atomic_write_text(path / DONE_FILE, json.dumps(done, indent=4))
     return results
