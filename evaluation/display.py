@@ -7,7 +7,7 @@ folders) beside the name, and the Markdown/HTML report lists which folder each n
 
 from pathlib import Path
 
-from .official_tasks import official_task
+from .official_tasks import folders_of_column, official_task
 
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 
@@ -32,12 +32,24 @@ def model_display_name(slug, spec=None):
         for suffix in _WEIGHT_SUFFIXES:
             stem = stem.removesuffix(suffix)
         label = f"{name or module} · {stem}"
+    elif spec["module"].startswith("hear_ssl.") and (name or _module_default(spec["module"])):
+        label = _registry_weights_name(name or _module_default(spec["module"]))
     elif name:
-        label = _registry_weights_name(name) if spec["module"].startswith("hear_ssl.") else f"{module} {name}"
+        label = f"{module} {name}"
     else:
         label = module
     extra = ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if k not in ("weights_sha256",))
     return f"{label} [{extra}]" if extra else label
+
+
+def _module_default(module):
+    """The model a `hear_ssl` module loads without `model_name` (None for a module this version lacks)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), "DEFAULT_MODEL", None)
+    except ImportError:
+        return None
 
 
 def _registry_weights_name(name):
@@ -55,11 +67,12 @@ def task_display_name(task):
     """A report row's task without its version suffix.
 
     Official tasks get their leaderboard column name (`ESC-50`, `NSynth Pitch 5h`: the mode tells the two
-    NSynth and Speech Commands folders apart); a combined row keeps its label; others their `task_name`.
+    NSynth and Speech Commands folders apart); a combined row keeps its label; the folders of a column
+    made of several (the two Beehive folds) and other tasks their `task_name`.
     """
     if task.get("combined"):
         return task["task"]
     official = official_task(task["task"])
-    if official is not None and not task.get("part_of"):
+    if official is not None and len(folders_of_column(official.column)) == 1:
         return official.column
     return task.get("task_name") or task["task"].split("-")[0]

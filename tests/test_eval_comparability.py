@@ -92,6 +92,8 @@ def test_beehive_folds_make_one_column_counted_once(tmp_path, board):
     header, rows = leaderboard_rows(table)
     assert header[1:] == COLUMNS and len(COLUMNS) == 19
     assert rows[0][1 + COLUMNS.index("Beehive")] == "0.700"
+    # Rows of single folders keep the fold in their name (the secondary and wall-time tables list folders).
+    assert [table.task_label(t) for t in table.tasks] == ["beehive_states_fold0", "beehive_states_fold1", "ESC-50"]
 
 
 def test_infinite_d_prime_is_shown_as_infinity_and_a_failed_metric_as_a_dash(tmp_path):

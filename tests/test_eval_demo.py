@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from hear_ssl import byol_a
 from hear_ssl.evaluation.demo import bundled_specs
 from hear_ssl.evaluation.display import model_display_name
 from hear_ssl.registry import available_weights, get_weights
@@ -30,6 +31,9 @@ def test_models_are_named_by_the_registry_weights_they_load():
     official = {"module": "hear_ssl.byol_a", "weights": "/data/AudioNTT2020-BYOLA-64x96d512.pth"}
     assert model_display_name("slug", official) == "byol_a · AudioNTT2020-BYOLA-64x96d512"
     assert model_display_name("slug", None) == "slug"
+    # A module without a model name is named by the weights its default model loads.
+    default = get_weights(byol_a.DEFAULT_MODEL)
+    assert model_display_name("hear_ssl.byol_a", {"module": "hear_ssl.byol_a"}) == default.name
 
 
 @pytest.mark.slow  # embeds a small real task with every bundled model, then trains the faster grid (~30 s)
