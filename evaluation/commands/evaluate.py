@@ -51,10 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="heareval",
         choices=("heareval", "fast"),
         help="downstream training: heareval itself, or `fast`, the batched re-implementation of its protocol "
-        "(same grids, splits and output files; scores agree in distribution, not digit for digit: over 5 seeds "
-        "each, 2 of 3 measured shared tasks pass the parity test, gm_pitch does not, 2 were not measured; "
-        "2.6-3.3x faster with --grid faster, about 1x with the default grid on 2 loaded CPU cores, where both "
-        "are bound by the same matrix products; see evaluation/downstream/README.md) (default: %(default)s)",
+        "(same grids, splits and output files; scores agree in distribution, not digit for digit; faster in "
+        "wall time, by how much and why not more on CPUs: evaluation/downstream/README.md) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--cluster",
