@@ -126,6 +126,7 @@ def embedding_folders(args):
     else:
         from hear_ssl.evaluation.embeddings import HearModel, compute_task_embeddings, is_done
         from hear_ssl.evaluation.modules import parse_module_spec
+        from hear_ssl.evaluation.resample import audio_dir_for
         from hear_ssl.evaluation.tasks import discover_tasks
 
         spec = parse_module_spec(args.module)
@@ -137,7 +138,10 @@ def embedding_folders(args):
             if hear_model is None:
                 module, model = spec.load()
                 hear_model = HearModel(module, model, device=args.device)
-            compute_task_embeddings(hear_model, task_dir, root / task_dir.name)
+            # Tasks without the model's rate (the organisers' archives are 48 kHz only) are resampled as
+            # the harness does it, into a cache beside the embeddings.
+            audio_dir = audio_dir_for(task_dir, hear_model.sample_rate, args.cache_dir / "resampled")
+            compute_task_embeddings(hear_model, task_dir, root / task_dir.name, audio_dir)
     folders = sorted(
         p for p in root.iterdir() if (p / "task_metadata.json").is_file() and _selected(p.name, args.tasks)
     )
