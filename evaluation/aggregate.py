@@ -8,6 +8,7 @@ format, one row per task x model x metric, published rows included) and the HTML
 import csv
 import html
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,8 +206,8 @@ def collect(run_dir, leaderboard=None, compare=DEFAULT_COMPARE):
 def _model_labels(models, specs):
     """Readable names of the run's models; a name two models would share falls back to their slugs."""
     names = {m: model_display_name(m, specs.get(m)) for m in models}
-    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
-    return {m: (m if n in shared else n) for m, n in names.items()}
+    uses = Counter(names.values())
+    return {m: (m if uses[n] > 1 else n) for m, n in names.items()}
 
 
 def _task_facts(run_dir, config, models, task):

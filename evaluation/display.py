@@ -32,8 +32,8 @@ def model_display_name(slug, spec=None):
         for suffix in _WEIGHT_SUFFIXES:
             stem = stem.removesuffix(suffix)
         label = f"{name or module} · {stem}"
-    elif spec["module"].startswith("hear_ssl.") and (name or _module_default(spec["module"])):
-        label = _registry_weights_name(name or _module_default(spec["module"]))
+    elif spec["module"].startswith("hear_ssl.") and (registry_name := name or _module_default(spec["module"])):
+        label = _registry_weights_name(registry_name)
     elif name:
         label = f"{module} {name}"
     else:
